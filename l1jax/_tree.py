@@ -1,0 +1,27 @@
+"""Small pytree helpers shared by penalties, prox and the optimizers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+PyTree = Any
+
+
+def tree_sum(fn: Callable[[jax.Array], jax.Array], tree: PyTree) -> jax.Array:
+    """``sum(fn(leaf).sum() for leaf in leaves(tree))`` as one scalar."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    if not leaves:
+        return jnp.zeros(())
+    return sum(jnp.sum(fn(jnp.asarray(leaf))) for leaf in leaves)
+
+
+def tree_check_float(tree: PyTree, name: str) -> None:
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        dtype = jnp.asarray(leaf).dtype
+        if not jnp.issubdtype(dtype, jnp.floating):
+            where = jax.tree_util.keystr(path) or "<root>"
+            raise TypeError(f"{name}{where} must be floating point, got dtype {dtype}.")

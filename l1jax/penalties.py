@@ -1,0 +1,45 @@
+"""Regularisation penalties over pytrees of parameters, with the same kink rule as subgrad."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from l1jax import subgrad
+from l1jax._checks import check_range
+from l1jax._tree import PyTree, tree_check_float, tree_sum
+
+__all__ = ["l1", "l2_squared", "elastic_net"]
+
+
+def l1(params: PyTree) -> jax.Array:
+    """``||params||_1 = sum |p|`` over every leaf.
+
+    The gradient at a zero entry is 0 (the minimum-norm subgradient of ``|.|``), so weight decay
+    does not push a parameter that is exactly 0 off zero. Its prox is
+    :func:`l1jax.prox.soft_threshold`.
+    """
+    tree_check_float(params, "params")
+    return tree_sum(subgrad.abs, params)
+
+
+def l2_squared(params: PyTree) -> jax.Array:
+    """``||params||_2^2 / 2`` over every leaf."""
+    tree_check_float(params, "params")
+    return 0.5 * tree_sum(jnp.square, params)
+
+
+def elastic_net(params: PyTree, l1_ratio: ArrayLike) -> jax.Array:
+    """``l1_ratio ||p||_1 + (1 - l1_ratio) ||p||_2^2 / 2`` (scikit-learn's parametrisation, unit
+    strength; multiply by ``alpha`` outside). Its prox is :func:`l1jax.prox.prox_elastic_net`.
+
+    Args:
+      params: pytree of floating-point arrays.
+      l1_ratio: mix in ``[0, 1]``.
+
+    References:
+      Zou, H. and Hastie, T. (2005). Regularization and variable selection via the elastic net.
+    """
+    check_range("l1_ratio", l1_ratio, low=0.0, high=1.0, fn="elastic_net")
+    return l1_ratio * l1(params) + (1 - l1_ratio) * l2_squared(params)

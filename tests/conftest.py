@@ -1,0 +1,19 @@
+"""Strict JAX for every test: implicit rank promotion raises, float64 only where a test asks."""
+
+import os
+
+# Eight host devices so the data-parallel tests can build a real 8-way mesh on a CPU; set before
+# JAX initialises its backend. Single-device code is unaffected (it uses jax.devices()[0]).
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def x64():
+    """Run the test body with float64 enabled, then restore the default."""
+    with jax.enable_x64(True):
+        yield
