@@ -25,7 +25,7 @@ def _map(fn, tree: PyTree, name: str) -> PyTree:
 
 
 def _cast(t: ArrayLike, like: jax.Array) -> jax.Array:
-    return jnp.asarray(t, dtype=like.dtype)
+    return jnp.broadcast_to(jnp.asarray(t, dtype=like.dtype), like.shape)
 
 
 def soft_threshold(x: PyTree, t: ArrayLike) -> PyTree:

@@ -199,6 +199,7 @@ def pinball_elementwise(r: ArrayLike, tau: ArrayLike, *, kink: float = 0.0) -> j
                    fn="pinball_elementwise")
     else:
         check_kink(kink, -1.0, 1.0, name="rho_tau", fn="pinball_elementwise")
+    r, tau = jnp.broadcast_arrays(r, tau)
     return _pinball(r, tau, float(kink))
 
 
