@@ -74,6 +74,25 @@ def test_subgradient_update_is_minus_step_times_grad(jit):
     assert int(state.count) == 3
 
 
+def test_step_sizes_sweep_under_vmap():
+    grads, params = jnp.array([2.0, -1.0]), jnp.array([1.0, 1.0])
+
+    def one_update(c):
+        opts = (
+            optim.subgradient_method(optim.inverse_sqrt_schedule(c)),
+            optim.ista_l1(c, lam=0.5),
+        )
+        return [opt.update(grads, opt.init(params), params)[0] for opt in opts]
+
+    cs = jnp.array([0.1, 0.4])
+    sub, ista = jax.jit(jax.vmap(one_update))(cs)
+    np.testing.assert_allclose(sub, -np.outer(cs, [2.0, -1.0]), rtol=1e-6)
+    # soft_threshold(x - c g, 0.5 c) - x, with x = 1, g = (2, -1).
+    forward = 1.0 - np.outer(cs, [2.0, -1.0])
+    expected = np.sign(forward) * np.maximum(np.abs(forward) - 0.5 * cs[:, None], 0) - 1.0
+    np.testing.assert_allclose(ista, expected, rtol=1e-6)
+
+
 def test_subgradient_constant_step_and_bad_step():
     opt = optim.subgradient_method(0.1)
     updates, _ = opt.update(jnp.array([3.0]), opt.init(jnp.zeros(1)))
