@@ -1,6 +1,7 @@
 """l1jax: L1-family losses with honest subgradients, proximal and non-smooth optimization in JAX."""
 
 from l1jax import losses as losses
+from l1jax import optim as optim
 from l1jax import penalties as penalties
 from l1jax import prox as prox
 from l1jax import subgrad as subgrad
