@@ -1,0 +1,208 @@
+"""Atomic checkpoints: ``eqx.tree_serialise_leaves`` files plus a small JSON sidecar.
+
+A checkpoint of step ``s`` is two files in one directory:
+
+* ``step_000000s.eqx``: the pytree's leaves (``eqx.tree_serialise_leaves``);
+* ``step_000000s.json``: ``{"step", "file", "bytes", "sha256", ...metadata}``.
+
+Each is written to a temporary file in the same directory, flushed, fsync-ed and moved into place
+with ``os.replace`` (atomic on POSIX), the data file first and the sidecar last: a checkpoint
+exists exactly when its sidecar does and the data file has the recorded size and hash. A process
+killed at any moment therefore leaves either the previous checkpoints or the previous ones plus
+the new one, never a torn file that :func:`latest` would pick up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+
+from l1jax import parallel
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointManager",
+    "atomic_write",
+    "save",
+    "latest",
+    "restore",
+    "all_checkpoints",
+]
+
+_NAME = re.compile(r"^step_(\d+)\.json$")
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> None:
+    """Writes ``data`` to ``path`` so that readers see the old file or the new one, whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Persist the rename itself; not every platform lets a directory be opened.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint on disk: its step, data file and sidecar metadata."""
+
+    step: int
+    path: Path
+    metadata: dict[str, Any]
+
+
+def _serialise(tree: Any) -> bytes:
+    buf = io.BytesIO()
+    eqx.tree_serialise_leaves(buf, jax.tree.map(parallel.to_host, tree))
+    return buf.getvalue()
+
+
+def save(directory: str | Path, step: int, tree: Any, **metadata: Any) -> Checkpoint:
+    """Atomically writes ``tree`` as the checkpoint of ``step`` in ``directory``.
+
+    Args:
+      directory: where the checkpoint files go (created if needed).
+      step: the step number (names the files).
+      tree: any pytree ``eqx.tree_serialise_leaves`` accepts (arrays, scalars, modules).
+      **metadata: JSON-serialisable values stored in the sidecar.
+
+    Returns:
+      The written :class:`Checkpoint`.
+    """
+    directory = Path(directory)
+    payload = _serialise(tree)
+    data_path = directory / f"step_{step:09d}.eqx"
+    atomic_write(data_path, payload)
+    meta = {
+        **metadata,
+        "step": int(step),
+        "file": data_path.name,
+        "bytes": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    atomic_write(directory / f"step_{step:09d}.json", json.dumps(meta, indent=1, sort_keys=True))
+    return Checkpoint(step=int(step), path=data_path, metadata=meta)
+
+
+def _valid(directory: Path, sidecar: Path, *, verify: bool) -> Checkpoint | None:
+    try:
+        meta = json.loads(sidecar.read_text())
+        data_path = directory / meta["file"]
+        if data_path.stat().st_size != meta["bytes"]:
+            return None
+        if verify and hashlib.sha256(data_path.read_bytes()).hexdigest() != meta["sha256"]:
+            return None
+        return Checkpoint(step=int(meta["step"]), path=data_path, metadata=meta)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def all_checkpoints(directory: str | Path, *, verify: bool = False) -> list[Checkpoint]:
+    """The complete checkpoints in ``directory``, oldest first (torn ones are skipped)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for sidecar in directory.iterdir():
+        if _NAME.match(sidecar.name):
+            ckpt = _valid(directory, sidecar, verify=verify)
+            if ckpt is not None:
+                found.append(ckpt)
+    return sorted(found, key=lambda c: c.step)
+
+
+def latest(directory: str | Path) -> Checkpoint | None:
+    """The newest complete checkpoint whose data matches its recorded hash, or None."""
+    for ckpt in reversed(all_checkpoints(directory)):
+        if _valid(ckpt.path.parent, ckpt.path.with_suffix(".json"), verify=True) is not None:
+            return ckpt
+    return None
+
+
+def restore(checkpoint: Checkpoint | str | Path, like: Any) -> Any:
+    """Reads a checkpoint into the structure of ``like`` (arrays come back as host arrays).
+
+    Args:
+      checkpoint: a :class:`Checkpoint` or the path of its ``.eqx`` file.
+      like: a pytree with the saved structure, shapes and dtypes (e.g. a fresh initial state).
+    """
+    path = checkpoint.path if isinstance(checkpoint, Checkpoint) else Path(checkpoint)
+    with open(path, "rb") as f:
+        return eqx.tree_deserialise_leaves(f, like)
+
+
+class CheckpointManager:
+    """Saves numbered checkpoints in one directory and keeps the newest ``keep``.
+
+    Only the main process (``jax.process_index() == 0``) writes; every process reads.
+
+    Args:
+      directory: the checkpoint directory.
+      keep: how many checkpoints to keep (the newest); at least 1.
+    """
+
+    def __init__(self, directory: str | Path, *, keep: int = 2):
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got keep={keep}")
+        self.directory = Path(directory)
+        self.keep = keep
+        if parallel.is_main_process() and self.directory.is_dir():
+            # Left by a process killed mid-write; never valid, so remove them.
+            for tmp in self.directory.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+    def latest(self) -> Checkpoint | None:
+        return latest(self.directory)
+
+    def save(self, step: int, tree: Any, **metadata: Any) -> Checkpoint | None:
+        """Writes the checkpoint of ``step`` and prunes older ones (main process only)."""
+        if not parallel.is_main_process():
+            return None
+        ckpt = save(self.directory, step, tree, **metadata)
+        for old in all_checkpoints(self.directory)[: -self.keep]:
+            old.path.with_suffix(".json").unlink(missing_ok=True)
+            old.path.unlink(missing_ok=True)
+        return ckpt
+
+    def restore(self, checkpoint: Checkpoint, like: Any) -> Any:
+        return restore(checkpoint, like)

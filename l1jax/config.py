@@ -1,0 +1,436 @@
+"""Typed experiment configs: dataclass schemas, YAML files that extend each other, ``--set``
+overrides, and one-line errors that name the file, the key, the expected and the given value.
+
+A study declares its schema as a dataclass that extends :class:`RunConfig` (the runner's own
+sections: seed, optimizer, schedule, train, sweep, parallel, distributed)::
+
+    @dataclasses.dataclass
+    class MyConfig(RunConfig):
+        data: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "toy", "n": 64})
+        width: int = omegaconf.MISSING   # required: a file must set it
+
+and :func:`load_config` merges, in order, the schema's defaults, each YAML file of the
+``extends:`` chain (base first; the path is relative to the file that names it), the smoke
+profile when ``smoke: true``, and the ``--set key=value`` overrides, with OmegaConf checking
+every key and type on the way. The result is an instance of the schema (plain dataclasses, dicts
+and lists), so study code gets attribute access and type hints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+__all__ = [
+    "ConfigError",
+    "TrainConfig",
+    "ParallelConfig",
+    "DistributedConfig",
+    "RunConfig",
+    "MISSING",
+    "load_config",
+    "to_yaml",
+    "to_container",
+    "flatten",
+    "diff",
+    "header_command",
+]
+
+EXTENDS_KEY = "extends"
+
+
+class ConfigError(ValueError):
+    """A config problem, reported on one line: ``source: key: expected E, got G``.
+
+    Attributes:
+      source: the file (or ``--set key=value`` argument) the bad value came from.
+      key: the dotted key.
+      expected: what the schema wants there.
+      given: what the config gave.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        source: str | None = None,
+        key: str | None = None,
+        expected: str | None = None,
+        given: str | None = None,
+    ):
+        self.source, self.key, self.expected, self.given = source, key, expected, given
+        self.detail = message
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        parts = [p for p in (self.source, self.key) if p]
+        if self.expected is not None or self.given is not None:
+            body = f"expected {self.expected}, got {self.given}"
+            if self.detail:
+                body = f"{self.detail}: {body}"
+        else:
+            body = self.detail or "invalid config"
+        return ": ".join([*parts, body])
+
+    def with_source(self, source: str) -> ConfigError:
+        """The same error attributed to ``source`` unless it already names one."""
+        if self.source:
+            return self
+        return ConfigError(
+            self.detail, source=source, key=self.key, expected=self.expected, given=self.given
+        )
+
+
+# --- the runner's schema sections --------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How :func:`l1jax.train.train` runs the loop."""
+
+    steps: int = 1000
+    # None: every step uses the whole data set (full batch); else a uniform sample, with
+    # replacement, of this many examples.
+    batch_size: int | None = None
+    # Steps run on the device per host call (a compiled loop): amortises dispatch for small models.
+    steps_per_call: int = 100
+    log_every: int = 10
+    # 0: evaluate only at the end.
+    eval_every: int = 0
+    # 0: checkpoint only at the end (and on Ctrl-C).
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    # Clip the gradient to this global norm before the optimizer; None: no clipping.
+    clip_norm: float | None = None
+    # Keep an exponential moving average of the parameters with this decay; None: no EMA.
+    ema_decay: float | None = None
+    # Show a tqdm bar (only on a terminal and never under pytest).
+    progress: bool = True
+
+
+@dataclasses.dataclass
+class ParallelConfig:
+    """Data parallelism: a 1-D mesh whose ``batch`` axis splits the examples."""
+
+    # None: every visible device (all hosts' devices when distributed).
+    num_devices: int | None = None
+
+
+@dataclasses.dataclass
+class DistributedConfig:
+    """Multi-host set-up, passed to :func:`jax.distributed.initialize` when ``enabled``.
+
+    Leave the three fields null on a cluster that JAX auto-detects (Slurm, Cloud TPU, ...).
+    """
+
+    enabled: bool = False
+    coordinator_address: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """The sections every study config has; a study's schema subclasses it."""
+
+    seed: int = 0
+    # A study's small profile (its Study.smoke overrides apply when true).
+    smoke: bool = False
+    # {name: <optax or l1jax optimizer>, learning_rate: ..., <its keywords>}.
+    optimizer: dict[str, Any] = dataclasses.field(
+        default_factory=lambda: {"name": "adam", "learning_rate": 1e-3}
+    )
+    # Learning-rate multiplier: {name: constant|inv_sqrt|inv|cosine|step, warmup_steps: 0, ...}.
+    schedule: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "constant"})
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    # {dotted.key: [values]}: train the grid of all combinations as one vmapped program.
+    sweep: dict[str, Any] = dataclasses.field(default_factory=dict)
+    parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
+    distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "?"
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"invalid YAML at {where}: {problem}", source=str(path)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source=str(path), key="<top level>", expected="a mapping",
+            given=f"{type(data).__name__} {data!r}",
+        )
+    return data
+
+
+def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
+    """The ``extends:`` chain of ``path``, base first."""
+    path = Path(path)
+    resolved = path.resolve()
+    if resolved in seen:
+        cycle = " -> ".join(str(p) for p in (*seen, resolved))
+        raise ConfigError(f"'extends' cycle: {cycle}", source=str(path))
+    data = _read_yaml(path)
+    parent = data.pop(EXTENDS_KEY, None)
+    if parent is None:
+        return [(path, data)]
+    if not isinstance(parent, str):
+        raise ConfigError(
+            source=str(path), key=EXTENDS_KEY, expected="a path (relative to this file)",
+            given=repr(parent),
+        )
+    return [*_chain(path.parent / parent, (*seen, resolved)), (path, data)]
+
+
+def _type_name(hint: Any) -> str:
+    if hint is Any or hint is None:
+        return "any value"
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        names = [_type_name(a) for a in args if a is not type(None)]
+        return " or ".join(names) + (" or null" if type(None) in args else "")
+    if origin in (dict, Mapping) or hint is dict:
+        return "a mapping"
+    if origin in (list, tuple, Sequence) or hint is list:
+        inner = f" of {_type_name(args[0])}" if args and args[0] is not Any else ""
+        return f"a list{inner}"
+    if dataclasses.is_dataclass(hint):
+        return f"a mapping ({hint.__name__})"
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
+
+
+def _node(cfg: DictConfig, key: str):
+    node: Any = cfg
+    for part in key.replace("[", ".").replace("]", "").split("."):
+        if part == "" or node is None:
+            continue
+        if isinstance(node, ListConfig):
+            part = int(part)  # type: ignore[assignment]
+            if part >= len(node):
+                return None
+        elif not isinstance(node, DictConfig) or part not in node:
+            return None
+        node = node._get_node(part)
+    return node
+
+
+def _expected(cfg: DictConfig, key: str) -> str:
+    node = _node(cfg, key)
+    if node is None:
+        parent, _, _ = key.rpartition(".")
+        pnode = _node(cfg, parent) if parent else cfg
+        if isinstance(pnode, DictConfig):
+            keys = ", ".join(str(k) for k in pnode.keys())
+            return f"one of the keys of {parent or 'the top level'} ({keys})"
+        return "a known key"
+    hint = node._metadata.type_hint
+    if node._metadata.optional and typing.get_origin(hint) is not typing.Union:
+        return f"{_type_name(hint)} or null"
+    return _type_name(hint)
+
+
+def _lookup(data: Any, key: str) -> Any:
+    for part in key.replace("[", ".").replace("]", "").split("."):
+        if part == "":
+            continue
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
+
+
+def _given(value: Any) -> str:
+    if isinstance(value, (DictConfig, ListConfig)):
+        value = OmegaConf.to_container(value)
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _leaves(data: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    if isinstance(data, Mapping) and data:
+        for k, v in data.items():
+            yield from _leaves(v, f"{prefix}.{k}" if prefix else str(k))
+    else:
+        yield prefix, data
+
+
+def _nest(key: str, value: Any) -> dict[str, Any]:
+    out: Any = value
+    for part in reversed(key.split(".")):
+        out = {part: out}
+    return out
+
+
+def _merge(base: DictConfig, data: Mapping[str, Any], source: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(base, data)  # type: ignore[return-value]
+    except OmegaConfBaseException as e:
+        key = e.full_key
+        if not key:
+            # OmegaConf sometimes cannot say where (a scalar given for a section): find the
+            # first leaf that fails on its own.
+            for leaf_key, value in _leaves(data):
+                try:
+                    OmegaConf.merge(base, _nest(leaf_key, value))
+                except OmegaConfBaseException:
+                    key = leaf_key
+                    break
+        key = key or "<unknown>"
+        if isinstance(e, ConfigKeyError):
+            raise ConfigError(
+                "unknown key", source=source, key=key, expected=_expected(base, key),
+                given=repr(key.rpartition(".")[2]),
+            ) from None
+        return _raise_type(base, data, source, key)
+
+
+def _raise_type(base: DictConfig, data: Mapping[str, Any], source: str, key: str):
+    raise ConfigError(
+        source=source, key=key, expected=_expected(base, key), given=_given(_lookup(data, key))
+    ) from None
+
+
+def _parse_override(item: str) -> dict[str, Any]:
+    if "=" not in item:
+        raise ConfigError(
+            source=f"--set {item}", key=item, expected="key=value", given=repr(item)
+        )
+    key, _, _ = item.partition("=")
+    try:
+        dotlist = OmegaConf.from_dotlist([item])
+    except OmegaConfBaseException as e:
+        raise ConfigError(
+            f"cannot parse ({str(e).splitlines()[0]})", source=f"--set {item}", key=key
+        ) from None
+    return OmegaConf.to_container(dotlist)  # type: ignore[return-value]
+
+
+def load_config(
+    path: str | Path,
+    schema: type,
+    overrides: Sequence[str] = (),
+    *,
+    smoke: Mapping[str, Any] | None = None,
+):
+    """Loads ``path`` (and the files it extends) into an instance of ``schema``.
+
+    Args:
+      path: the YAML file. A top-level ``extends: other.yaml`` merges ``other.yaml`` first.
+      schema: a dataclass (usually a subclass of :class:`RunConfig`).
+      overrides: ``"a.b=value"`` strings (the CLI's ``--set``), applied last; values are parsed
+        as YAML (``--set sweep.seed=[0,1,2]``).
+      smoke: dotted-key overrides applied when the merged config has ``smoke: true``, before
+        ``overrides`` (so an explicit ``--set`` wins over the smoke profile).
+
+    Returns:
+      An instance of ``schema``.
+
+    Raises:
+      ConfigError: an unknown key, a wrong type, a missing required value, a bad YAML file or an
+        ``extends`` cycle; the message names the file (or ``--set`` argument), the key, the
+        expected and the given value.
+    """
+    path = Path(path)
+    cfg: DictConfig = OmegaConf.structured(schema)
+    for source, data in _chain(path):
+        cfg = _merge(cfg, data, str(source))
+    parsed = [(f"--set {item}", _parse_override(item)) for item in overrides]
+    for source, data in parsed:
+        cfg = _merge(cfg, data, source)
+    if smoke and cfg.get("smoke", False):
+        for key, value in smoke.items():
+            cfg = _merge(cfg, _nest(key, value), f"smoke profile of {schema.__name__}")
+        for source, data in parsed:
+            cfg = _merge(cfg, data, source)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(
+            "missing required value", source=str(path), key=missing[0],
+            expected=_expected(cfg, missing[0]), given="nothing (???)",
+        )
+    return OmegaConf.to_object(cfg)
+
+
+# --- helpers on loaded configs -----------------------------------------------------------------
+
+
+def to_container(cfg: Any) -> dict[str, Any]:
+    """A dataclass config as nested plain dicts and lists."""
+    if isinstance(cfg, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(cfg)  # type: ignore[return-value]
+    if dataclasses.is_dataclass(cfg):
+        return OmegaConf.to_container(OmegaConf.structured(cfg))  # type: ignore[return-value]
+    return dict(cfg)
+
+
+def to_yaml(cfg: Any) -> str:
+    """The fully resolved config as YAML (what a run writes to ``config.yaml``)."""
+    return yaml.safe_dump(to_container(cfg), sort_keys=False)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
+    if dataclasses.is_dataclass(data):
+        data = to_container(data)
+    out: dict[str, Any] = {}
+    if isinstance(data, Mapping):
+        for k, v in data.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        if not data and prefix:
+            out[prefix] = {}
+    else:
+        out[prefix] = data
+    return out
+
+
+def diff(a: Any, b: Any) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ between two configs: ``{key: (a_value, b_value)}``."""
+    fa, fb = flatten(a), flatten(b)
+    missing = object()
+    out = {}
+    for key in sorted(set(fa) | set(fb)):
+        va, vb = fa.get(key, missing), fb.get(key, missing)
+        if va != vb:
+            out[key] = (None if va is missing else va, None if vb is missing else vb)
+    return out
+
+
+def header_command(path: str | Path) -> str | None:
+    """The command in a config's header comment: its first ``# python ...`` line, if any."""
+    for line in Path(path).read_text().splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("#"):
+            return None
+        text = stripped.lstrip("#").strip()
+        if text.startswith(("python ", "./", ".venv/bin/python ")):
+            return text
+    return None
