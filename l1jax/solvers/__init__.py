@@ -1,0 +1,17 @@
+"""Fast, jit-compiled and vmap-able solvers for L1 problems, with LP references.
+
+* :func:`lad` and :func:`quantile_regression`: interior point (default), ADMM, IRLS.
+* :func:`lasso`: FISTA (default), ISTA, ADMM.
+* :func:`basis_pursuit`: ADMM (default), interior point.
+
+Each returns a :class:`SolverResult` ``(coef, objective, num_steps, converged)``.
+:mod:`l1jax.solvers.reference` has the SciPy/scikit-learn ground truths.
+"""
+
+from l1jax.solvers._basis_pursuit import basis_pursuit as basis_pursuit
+from l1jax.solvers._lad import lad as lad
+from l1jax.solvers._lasso import lasso as lasso
+from l1jax.solvers._quantile import quantile_regression as quantile_regression
+from l1jax.solvers._result import SolverResult as SolverResult
+
+__all__ = ["SolverResult", "lad", "quantile_regression", "lasso", "basis_pursuit"]

@@ -1,0 +1,51 @@
+"""Least absolute deviations ``min_b mean |y - X b|``: quantile regression at the median."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from l1jax.solvers import _quantile
+from l1jax.solvers._result import SolverResult
+
+__all__ = ["lad"]
+
+
+def lad(
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    method: str = "ipm",
+    tol: float | None = None,
+    max_steps: int | None = None,
+    polish: bool = True,
+) -> SolverResult:
+    """Least absolute deviations regression ``min_b (1/n) sum_i |y_i - x_i^T b|``.
+
+    Since ``|r| = 2 rho_{1/2}(r)`` this is :func:`quantile_regression` at ``tau = 0.5`` with the
+    objective doubled; the methods (``"ipm"``, ``"admm"``, ``"irls"``), their guarantees and
+    the vertex polish are described there. No intercept is added: append a column of ones to
+    ``X`` for one.
+
+    Args:
+      X: design, shape ``(n, d)`` with ``n >= d``.
+      y: responses, shape ``(n,)``.
+      method: ``"ipm"`` (default), ``"admm"`` or ``"irls"``.
+      tol: relative tolerance; default ``1e-10`` (float64) or ``1e-6`` (float32).
+      max_steps: iteration cap; default per method.
+      polish: try the exact LP vertex through the ``d`` smallest residuals.
+
+    Returns:
+      :class:`SolverResult` with ``coef`` of shape ``(d,)`` and ``objective = mean|y - X coef|``.
+
+    Raises:
+      ValueError: as :func:`quantile_regression`.
+
+    References:
+      Boscovich, R. J. (1757); Laplace, P.-S. (1788): the method of least absolute deviations.
+      Portnoy, S. and Koenker, R. (1997). The Gaussian hare and the Laplacian tortoise.
+        Statistical Science 12(4).
+    """
+    X, y, tau, tol, max_steps = _quantile.prepare("lad", X, y, 0.5, method, tol, max_steps)
+    res = _quantile._solve(X, y, tau, tol, method=method, max_steps=max_steps, polish=polish)
+    return res._replace(objective=2 * res.objective)

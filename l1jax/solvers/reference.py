@@ -1,0 +1,98 @@
+"""Ground-truth solvers for tests and benchmarks: LP/QP formulations solved by SciPy/scikit-learn.
+
+SciPy (HiGHS through ``scipy.optimize.linprog``) and scikit-learn are optional: they are imported
+inside each function, and a missing one raises ``ImportError`` naming the extra to install.
+Everything here is NumPy in, NumPy out, float64, and not jit-able.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = ["lad_lp", "quantile_lp", "lasso_cd", "basis_pursuit_lp"]
+
+
+def _scipy():
+    try:
+        import scipy.optimize
+        import scipy.sparse
+    except ImportError as e:  # pragma: no cover - exercised only without scipy
+        raise ImportError(
+            "l1jax.solvers.reference needs SciPy (HiGHS LP solver): pip install 'l1jax[studies]'."
+        ) from e
+    return scipy.optimize, scipy.sparse
+
+
+def _linprog(c, A_eq, b_eq, bounds):
+    opt, _ = _scipy()
+    res = opt.linprog(c, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    if res.status != 0:
+        raise RuntimeError(f"linprog(method='highs') failed: {res.message}")
+    return res.x
+
+
+def quantile_lp(X: ArrayLike, y: ArrayLike, tau: float) -> tuple[np.ndarray, float]:
+    """Quantile regression as an LP solved by HiGHS; returns ``(coef, mean pinball objective)``.
+
+    ``min tau 1^T u + (1 - tau) 1^T v  s.t.  X b + u - v = y,  u, v >= 0,  b free``.
+
+    References:
+      Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
+    """
+    _, sp = _scipy()
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y, np.float64)
+    n, d = X.shape
+    eye = sp.identity(n, format="csr")
+    A = sp.hstack([sp.csr_matrix(X), eye, -eye], format="csc")
+    c = np.concatenate([np.zeros(d), np.full(n, tau), np.full(n, 1.0 - tau)])
+    bounds = [(None, None)] * d + [(0, None)] * (2 * n)
+    coef = _linprog(c, A, y, bounds)[:d]
+    r = y - X @ coef
+    return coef, float(np.mean(np.maximum(tau * r, (tau - 1) * r)))
+
+
+def lad_lp(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, float]:
+    """Least absolute deviations by :func:`quantile_lp` at ``tau = 0.5``; objective ``mean|r|``."""
+    coef, obj = quantile_lp(X, y, 0.5)
+    return coef, 2.0 * obj
+
+
+def lasso_cd(X: ArrayLike, y: ArrayLike, lam: float) -> tuple[np.ndarray, float]:
+    """Lasso ``(1/2n)||y - X b||^2 + lam ||b||_1`` by scikit-learn's coordinate descent.
+
+    ``sklearn.linear_model.Lasso(alpha=lam, fit_intercept=False, tol=1e-12)`` minimises exactly
+    this objective (a QP, so no LP here); ``max_iter`` is raised so that tol is what stops it.
+
+    References:
+      Friedman, J., Hastie, T. and Tibshirani, R. (2010). Regularization paths for generalized
+      linear models via coordinate descent. J. Stat. Softw. 33(1).
+    """
+    try:
+        from sklearn.linear_model import Lasso
+    except ImportError as e:  # pragma: no cover
+        raise ImportError(
+            "reference.lasso_cd needs scikit-learn: pip install 'l1jax[studies]'."
+        ) from e
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y, np.float64)
+    model = Lasso(alpha=lam, fit_intercept=False, tol=1e-12, max_iter=1_000_000)
+    coef = model.fit(X, y).coef_
+    obj = 0.5 * np.mean((y - X @ coef) ** 2) + lam * np.sum(np.abs(coef))
+    return coef, float(obj)
+
+
+def basis_pursuit_lp(A: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, float]:
+    """Basis pursuit ``min ||x||_1 s.t. A x = b`` as an LP (``x = p - q``, ``p, q >= 0``) by HiGHS.
+
+    References:
+      Chen, S. S., Donoho, D. L. and Saunders, M. A. (1998). Atomic decomposition by basis
+      pursuit. SIAM J. Sci. Comput. 20(1).
+    """
+    A = np.asarray(A, np.float64)
+    b = np.asarray(b, np.float64)
+    n = A.shape[1]
+    pq = _linprog(np.ones(2 * n), np.hstack([A, -A]), b, [(0, None)] * (2 * n))
+    x = pq[:n] - pq[n:]
+    return x, float(np.sum(np.abs(x)))
