@@ -230,7 +230,7 @@ def _node(cfg: DictConfig, key: str):
             part = int(part)  # type: ignore[assignment]
             if part >= len(node):
                 return None
-        elif not isinstance(node, DictConfig) or part not in node:
+        elif not isinstance(node, DictConfig) or part not in node.keys():
             return None
         node = node._get_node(part)
     return node

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from l1jax._checks import check_range
 from l1jax.registry import DATASETS
@@ -61,14 +62,13 @@ def contaminated_linear(
             f"outliers={outliers!r}"
         )
     check_range("fraction", fraction, low=0.0, high=1.0, fn="contaminated_linear")
-    k_x, k_w, k_b, k_e, k_perm, k_u = jax.random.split(key, 6)
-    x = jax.random.normal(k_x, (n, d))
-    w = jax.random.normal(k_w, (d,))
-    b = jax.random.normal(k_b, ())
-    e = noise * jax.random.normal(k_e, (n,))
-    u = jax.random.normal(k_u, (d,))
+    # One draw for everything: each separate threefry draw costs compile time under vmap.
+    sizes = (n * d, d, 1, n, d, n)
+    z = jnp.split(jax.random.normal(key, (sum(sizes),)), np.cumsum(sizes)[:-1])
+    x = z[0].reshape(n, d)
+    w, b, e, u = z[1], z[2][0], noise * z[3], z[4]
     w_out = w + outlier_scale * u / jnp.linalg.norm(u)
-    rank = jax.random.permutation(k_perm, n)
+    rank = jnp.argsort(jnp.argsort(z[5]))  # a uniformly random permutation of 0..n-1
     outlier = rank < jnp.round(jnp.asarray(fraction) * n)
     if outliers == "leverage":
         x = jnp.where(outlier[:, None], leverage * x, x)

@@ -265,9 +265,8 @@ def _prepare_workdir(workdir: Path, cfg: Any, args: argparse.Namespace) -> None:
 
 
 def _command(study: Study, args: argparse.Namespace, workdir: Path | None = None) -> str:
-    script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else (
-        f"experiments/{study.name}.py"
-    )
+    argv0 = sys.argv[0] if sys.argv else ""
+    script = argv0 if Path(argv0).name == f"{study.name}.py" else f"experiments/{study.name}.py"
     cmd = ["python", script, "--config", args.config]
     for item in args.overrides:
         cmd += ["--set", item]

@@ -19,6 +19,7 @@ A registry may also name *plugin* modules, imported on the first lookup when the
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
 import functools
 import importlib
@@ -27,6 +28,9 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
+
+import jax
+import numpy as np
 
 __all__ = [
     "Registry",
@@ -77,6 +81,8 @@ def _type_ok(value: Any, annotation: Any) -> bool | None:
     """True/False for the plain annotations a config can violate, None when it cannot tell."""
     if not isinstance(value, (int, float, str, type(None))):
         return None  # arrays, tracers (swept values), callables: not a config typo
+    if isinstance(value, str):
+        return _accepts_str(value, annotation)
     if annotation in _SIMPLE_TYPES:
         if isinstance(value, bool) and annotation is not bool:
             return False
@@ -93,7 +99,40 @@ def _type_ok(value: Any, annotation: Any) -> bool | None:
     return None
 
 
+def _accepts_str(value: str, annotation: Any) -> bool | None:
+    if annotation is Any or annotation is object or annotation is str:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        results = [_accepts_str(value, a) for a in typing.get_args(annotation)]
+        if any(r is True for r in results):
+            return True
+        return False if all(r is False for r in results) else None
+    if origin is collections.abc.Callable or annotation in (collections.abc.Callable, jax.Array):
+        return False
+    if isinstance(annotation, type):
+        return issubclass(str, annotation)
+    return None
+
+
 def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is collections.abc.Callable:
+        return "a function"
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        names = []
+        for a in typing.get_args(annotation):
+            name = "null" if a is type(None) else _type_name(a)
+            if name not in names:
+                names.append(name)
+        if "null" in names:  # say "or null" last
+            names = [n for n in names if n != "null"] + ["null"]
+        return " or ".join(names)
+    if annotation in (int, float, complex) or (
+        isinstance(annotation, type) and issubclass(annotation, np.number | np.ndarray | np.bool_)
+    ) or annotation is jax.Array:
+        return "number"
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
@@ -142,8 +181,12 @@ def check_kwargs(
         raise TypeError(f"{what} is missing required keyword(s): {', '.join(missing)}")
     try:
         hints = typing.get_type_hints(fn)
-    except Exception:  # unresolvable annotations: nothing to check against
-        hints = {}
+    except Exception:  # one unresolvable annotation: use the others as written
+        hints = {
+            n: p.annotation
+            for n, p in params.items()
+            if p.annotation is not inspect.Parameter.empty and not isinstance(p.annotation, str)
+        }
     for key, value in kwargs.items():
         if key in hints and _type_ok(value, hints[key]) is False:
             raise TypeError(

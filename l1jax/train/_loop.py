@@ -178,7 +178,7 @@ def check_config(cfg: Any) -> Grid | None:
     if tc.ema_decay is not None and not 0 <= tc.ema_decay < 1:
         raise ConfigError(key="train.ema_decay", expected="null or in [0, 1)",
                           given=repr(tc.ema_decay))
-    for section in ("optimizer", "schedule"):
+    for section in ("schedule", "optimizer"):
         try:
             if section == "optimizer":
                 make_optimizer(cfg)
@@ -315,7 +315,7 @@ class _Program:
             )
         metrics = {
             "loss": loss,
-            "grad_norm": optax.global_norm(grads),
+            "grad_norm": optax.tree.norm(grads),
             "learning_rate": jnp.asarray(lr(state.step), jnp.float32),
             **aux,
         }
@@ -522,6 +522,18 @@ def train(
     log = MetricsLog(None if workdir is None else workdir / "metrics.jsonl")
     config_sha = hashlib.sha256(to_yaml(cfg).encode()).hexdigest()
 
+    manager = last = None
+    if workdir is not None:
+        manager = CheckpointManager(
+            workdir / "checkpoints" / (tag or "main"), keep=tc.keep_checkpoints
+        )
+        last = manager.latest()
+        if last is not None and last.metadata.get("config_sha256") != config_sha:
+            raise ConfigError(
+                f"the checkpoint {last.path} was written by a different config; resume "
+                f"with the same config, or start in a fresh workdir"
+            )
+
     try:
         state, problem = prog.init(hp)
     except _TRACER_ERRORS as e:
@@ -531,23 +543,12 @@ def train(
             raise _sweep_error(grid, e) from e
         raise
 
-    manager = None
     resumed_from = None
     saved_step = None
-    if workdir is not None:
-        manager = CheckpointManager(
-            workdir / "checkpoints" / (tag or "main"), keep=tc.keep_checkpoints
-        )
-        last = manager.latest()
-        if last is not None:
-            if last.metadata.get("config_sha256") != config_sha:
-                raise ConfigError(
-                    f"the checkpoint {last.path} was written by a different config; resume "
-                    f"with the same config, or start in a fresh workdir"
-                )
-            state = parallel.put_replicated(manager.restore(last, state), mesh)
-            resumed_from = saved_step = last.step
-            log.truncate(tag, last.step)
+    if last is not None:
+        state = parallel.put_replicated(manager.restore(last, state), mesh)
+        resumed_from = saved_step = last.step
+        log.truncate(tag, last.step)
 
     def save(step: int, finished: bool = False) -> None:
         nonlocal saved_step

@@ -22,23 +22,24 @@ from l1jax.config import ConfigError, flatten
 
 __all__ = ["Grid", "make_grid", "bind", "get_path"]
 
-_MISSING = object()
+_RAISE = object()
+_ABSENT = object()
 
 
-def get_path(cfg: Any, path: str, default: Any = _MISSING) -> Any:
+def get_path(cfg: Any, path: str, default: Any = _RAISE) -> Any:
     """``cfg.a["b"].c`` for ``path="a.b.c"`` through dataclasses and mappings."""
     node = cfg
     for part in path.split("."):
         if dataclasses.is_dataclass(node) and not isinstance(node, type):
             if not any(f.name == part for f in dataclasses.fields(node)):
-                if default is _MISSING:
+                if default is _RAISE:
                     raise KeyError(path)
                 return default
             node = getattr(node, part)
         elif isinstance(node, Mapping) and part in node:
             node = node[part]
         else:
-            if default is _MISSING:
+            if default is _RAISE:
                 raise KeyError(path)
             return default
     return node
@@ -130,8 +131,8 @@ def make_grid(cfg: Any) -> Grid | None:
         where = f"sweep.{key}"
         if key == "sweep" or key.startswith("sweep."):
             raise ConfigError(source=None, key=where, expected="a key outside sweep", given=key)
-        current = get_path(cfg, key, default=_MISSING)
-        if current is _MISSING:
+        current = get_path(cfg, key, default=_ABSENT)
+        if current is _ABSENT:
             known = sorted(k for k in flatten(cfg) if not k.startswith("sweep"))
             raise ConfigError(
                 "unknown key", key=where, expected=f"a key of the config ({', '.join(known)})",

@@ -1,0 +1,111 @@
+"""Atomic checkpoints: bitwise round trips, torn files ignored, pruning, temp-file cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from l1jax import checkpoint
+from l1jax.models import Linear
+
+
+def _tree(seed: int = 0):
+    key = jax.random.key(seed)
+    return {
+        "model": Linear(3, 2, init="normal", key=key),
+        "step": jnp.asarray(7, jnp.int32),
+        "key": jax.random.key_data(jax.random.fold_in(key, 1)),
+        "half": jnp.arange(4, dtype=jnp.bfloat16) / 3,
+    }
+
+
+def _assert_bitwise(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.dtype == y.dtype and x.shape == y.shape
+        assert x.tobytes() == y.tobytes()
+
+
+def test_round_trip_is_bitwise(tmp_path):
+    tree = _tree()
+    ckpt = checkpoint.save(tmp_path, 7, tree, note="hi")
+    assert ckpt.path.name == "step_000000007.eqx"
+    meta = json.loads(ckpt.path.with_suffix(".json").read_text())
+    assert meta["step"] == 7 and meta["note"] == "hi" and meta["bytes"] == ckpt.path.stat().st_size
+    back = checkpoint.restore(checkpoint.latest(tmp_path), like=_tree(seed=1))
+    _assert_bitwise(back, tree)
+    assert isinstance(back["model"], Linear) and back["model"].out_features == 2
+
+
+def test_latest_skips_torn_and_corrupt_checkpoints(tmp_path):
+    checkpoint.save(tmp_path, 1, _tree())
+    second = checkpoint.save(tmp_path, 2, _tree())
+    third = checkpoint.save(tmp_path, 3, _tree())
+    # A data file without its sidecar (killed between the two writes) does not count.
+    (tmp_path / "step_000000004.eqx").write_bytes(second.path.read_bytes())
+    # Truncated data (size differs from the sidecar): skipped.
+    third.path.write_bytes(third.path.read_bytes()[:-5])
+    assert checkpoint.latest(tmp_path).step == 2
+    # Same size but flipped bytes: the hash catches it.
+    data = bytearray(second.path.read_bytes())
+    data[-1] ^= 0xFF
+    second.path.write_bytes(bytes(data))
+    assert checkpoint.latest(tmp_path).step == 1
+    # A torn sidecar (invalid JSON) is ignored too.
+    (tmp_path / "step_000000009.json").write_text('{"step": 9, "fi')
+    assert checkpoint.latest(tmp_path).step == 1
+
+
+def test_no_checkpoint(tmp_path):
+    assert checkpoint.latest(tmp_path / "missing") is None
+    assert checkpoint.latest(tmp_path) is None
+
+
+def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    path = tmp_path / "summary.json"
+    checkpoint.atomic_write(path, "old")
+
+    def boom(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.atomic_write(path, "new")
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # temp file removed
+
+
+def test_manager_keeps_the_newest_and_cleans_temp_files(tmp_path):
+    (tmp_path / ".step_000000005.eqx.abc.tmp").write_bytes(b"partial")
+    manager = checkpoint.CheckpointManager(tmp_path, keep=2)
+    assert not list(tmp_path.glob("*.tmp"))
+    for step in (10, 20, 30):
+        manager.save(step, _tree(), finished=step == 30)
+    kept = checkpoint.all_checkpoints(tmp_path)
+    assert [c.step for c in kept] == [20, 30]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "step_000000020.eqx", "step_000000020.json", "step_000000030.eqx", "step_000000030.json"
+    ]
+    assert manager.latest().metadata["finished"] is True
+    with pytest.raises(ValueError, match="keep"):
+        checkpoint.CheckpointManager(tmp_path, keep=0)
+
+
+def test_restore_rejects_a_different_structure(tmp_path):
+    checkpoint.save(tmp_path, 1, {"a": jnp.zeros(3)})
+    with pytest.raises(Exception):
+        checkpoint.restore(checkpoint.latest(tmp_path), like={"a": jnp.zeros(4)})
+
+
+def test_serialises_modules_with_static_fields(tmp_path):
+    model = eqx.nn.MLP(2, 1, 4, 1, key=jax.random.key(0))
+    checkpoint.save(tmp_path, 0, model)
+    back = checkpoint.restore(checkpoint.latest(tmp_path), like=eqx.nn.MLP(
+        2, 1, 4, 1, key=jax.random.key(1)))
+    _assert_bitwise(eqx.filter(back, eqx.is_array), eqx.filter(model, eqx.is_array))
