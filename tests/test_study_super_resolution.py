@@ -1,0 +1,108 @@
+"""End-to-end smoke run of experiments/super_resolution.py (the Zhao et al. 2017 loss study)."""
+
+import json
+import math
+
+import pytest
+
+from l1jax import experiment
+from l1jax.config import ConfigError
+from l1jax.registry import LOSSES
+
+SMOKE = "configs/super_resolution/smoke.yaml"
+EXPECTED = ["l2", "l1", "mix", "l2_to_l1"]
+
+
+@pytest.fixture(scope="module")
+def study():
+    return experiment.load_study("super_resolution")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(study, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sr_smoke")
+    code = experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)])
+    assert code == 0
+    return workdir, json.loads((workdir / "summary.json").read_text())
+
+
+def test_image_losses_are_registered(study):
+    del study
+    for name in ("ssim", "ms_ssim", "mix"):
+        assert name in LOSSES
+    LOSSES.partial({"name": "ssim", "sigma": 5.0})
+    with pytest.raises(TypeError, match="alpah"):
+        LOSSES.partial({"name": "mix", "alpah": 0.84})
+
+
+def test_table_has_every_loss_and_bicubic(smoke_run):
+    _, summary = smoke_run
+    table = summary["table"]
+    assert list(table) == [*EXPECTED, "bicubic"]
+    for tag, row in table.items():
+        for metric in summary["metrics"]:
+            s = row[metric]
+            # The 168 px test crops are large enough for MS-SSIM: nothing is skipped.
+            assert s["mean"] is not None and math.isfinite(s["mean"]), (tag, metric)
+            if metric.startswith("psnr"):
+                assert 15.0 < s["mean"] < 60.0, (tag, metric, s)
+            else:
+                assert 0.0 < s["mean"] <= 1.0, (tag, metric, s)
+            assert s["min"] <= s["mean"] <= s["max"]
+    assert summary["ms_ssim_skipped"] == []
+    assert summary["seeds"] == [0]
+
+
+def test_trained_models_beat_or_match_bicubic(smoke_run):
+    _, summary = smoke_run
+    table = summary["table"]
+    bicubic = table["bicubic"]["psnr_y"]["mean"]
+    # L2 training starts at bicubic (zero last layer) and minimises the MSE: it must gain.
+    assert table["l2"]["psnr_y"]["mean"] > bicubic + 0.1
+    for tag in EXPECTED:
+        assert table[tag]["psnr_y"]["mean"] > bicubic - 2.0, tag
+        # Y metrics (8-bit, luma, border cropped) are higher than RGB ones on these images.
+        assert table[tag]["psnr_y"]["mean"] > table[tag]["psnr"]["mean"], tag
+
+
+def test_findings_are_consistent_with_the_table(smoke_run):
+    _, summary = smoke_run
+    table, found = summary["table"], summary["findings"]
+    for metric, tag in found["winner"].items():
+        best = max(table[t][metric]["mean"] for t in EXPECTED)
+        assert table[tag][metric]["mean"] == best
+    d = table["l1"]["psnr_y"]["mean"] - table["l2"]["psnr_y"]["mean"]
+    assert found["l1_beats_l2_psnr_y"] == (d > 0)
+    assert found["l1_beats_l2_psnr_y_margin_db"] == pytest.approx(d)
+    assert "l2_to_l1_beats_l2_psnr_y" in found
+
+
+def test_switched_loss_continues_the_l2_run(smoke_run):
+    workdir, _ = smoke_run
+    sidecars = sorted((workdir / "checkpoints" / "l2_to_l1").glob("step_*.json"))
+    meta = [json.loads(p.read_text()) for p in sidecars]
+    assert [m["step"] for m in meta] == [20, 40]
+    assert meta[0]["switched_from"] == "l2"
+    lines = [json.loads(s) for s in (workdir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in lines if r.get("tag") == "l2_to_l1" and "loss" in r]
+    assert steps and min(steps) > 20
+
+
+def test_files_are_written(smoke_run):
+    workdir, _ = smoke_run
+    figure = workdir / "sr_crops.png"
+    assert figure.stat().st_size > 1000
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (workdir / "results.md").read_text()
+    for tag in [*EXPECTED, "bicubic"]:
+        assert f"| {tag} |" in table
+
+
+def test_bad_loss_is_a_config_error(study):
+    with pytest.raises(ConfigError, match="losses"):
+        experiment.load_study_config(SMOKE, ["losses=[{name: ssimm}]"], study=study)
+    with pytest.raises(ConfigError, match="switch_at"):
+        experiment.load_study_config(
+            SMOKE, ["losses=[{name: l1, switch_from: {name: mse}, switch_at: 1.5}]"],
+            study=study,
+        )
