@@ -171,10 +171,13 @@ def test_ssim_identical_is_exactly_one_and_symmetric(pairs):
                                atol=1e-6)
 
 
-def test_ssim_vmap_matches_batch(pairs):
+def test_ssim_and_psnr_vmap_match_batch(pairs):
     clean, dist = pairs
     np.testing.assert_allclose(
         jax.vmap(im.ssim)(f32(clean), f32(dist)), _ssim(f32(clean), f32(dist)), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        jax.vmap(im.psnr)(f32(clean), f32(dist)), _psnr(f32(clean), f32(dist)), rtol=1e-6
     )
 
 
@@ -286,6 +289,7 @@ def test_ms_ssim_properties(big_gray):
     assert np.all(np.diff(scores) < 0), scores  # strictly decreasing with the noise level
     assert np.all((scores >= 0) & (scores <= 1))
     np.testing.assert_allclose(_ms_ssim(f32(batch), x), scores, atol=1e-6)  # symmetric
+    np.testing.assert_allclose(jax.jit(jax.vmap(im.ms_ssim))(x, f32(batch)), scores, atol=1e-6)
 
 
 def test_ms_ssim_minimum_size(big_gray):

@@ -6,7 +6,7 @@ reduction="mean", weights=None, where=None, ...)`` with one loss per image: inpu
 ``weights`` and ``where`` act on that batch shape as in :func:`l1jax.losses.reduce_loss`.
 
 Gradients are finite everywhere, constant patches and identical images included: both SSIM
-denominators are at least ``(k max_val)^2 > 0``, the MS-SSIM powers use a where-guarded
+denominators are at least ``2 (k max_val)^2 > 0``, the MS-SSIM powers use a where-guarded
 ``v ** w`` whose gradient at ``v = 0`` is 0, and the L1 term uses :func:`l1jax.subgrad.abs`
 (derivative 0 where the images agree).
 
@@ -39,8 +39,8 @@ from l1jax.image._filters import window_size
 from l1jax.image._metrics import (
     MS_SSIM_WEIGHTS,
     compute_dtype,
-    one_minus_ssim,
     ms_ssim_value,
+    one_minus_ssim,
     pyramid_scales,
     ssim_complements,
     ssim_constants,
@@ -57,7 +57,7 @@ from l1jax.image._validate import (
 )
 from l1jax.losses import reduce_loss
 
-# Zhao et al. (2017), Sec. III-C: the Gaussian widths standing in for the five scales.
+# Zhao et al. (2017): the Gaussian widths standing in for the five scales on a patch.
 ZHAO_SIGMAS = (0.5, 1.0, 2.0, 4.0, 8.0)
 VARIANTS = ("sigmas", "pyramid")
 PADDINGS = ("same", "valid")

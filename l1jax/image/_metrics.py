@@ -28,7 +28,7 @@ from l1jax.image._validate import (
     static_positive,
 )
 
-# Wang, Simoncelli & Bovik (2003), Table 1: the exponents of scales 1 (finest) .. 5.
+# Wang, Simoncelli & Bovik (2003): the exponents of scales 1 (finest) .. 5.
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
@@ -55,7 +55,8 @@ def ssim_complements(
 
     ``1 - l = 2 mu_v^2 / (mu_u^2 + mu_v^2 + 2 C1)``, ``1 - cs = 2 s_v^2 / (s_u^2 + s_v^2 + 2 C2)``.
 
-    Four filtered moments instead of five; no cancellation when the images are close (the
+    Four filtered moments instead of five; rounding errors of ``1 - cs`` scale with the
+    difference ``v`` rather than the intensities, which matters when the images are close (the
     regime a trained network lives in); both complements, and their gradients, are exactly 0
     for identical images (``v = 0``); and both denominators are at least ``2 C1, 2 C2 > 0``, so
     constant images are finite too.
