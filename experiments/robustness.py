@@ -176,10 +176,11 @@ def _groups(result) -> tuple[list[float], list[np.ndarray]]:
 
 def run(cfg: RobustnessConfig, run: experiment.Run) -> dict[str, Any]:
     table: dict[str, Any] = {}
-    gaps: dict[str, float] = {}
     exact_table: dict[str, Any] = {}
-    fractions: list[float] = []
+    gaps: dict[str, float] = {}
     speeds: dict[str, float] = {}
+    fractions: list[float | None] = []
+    groups: list[np.ndarray] = []
     for spec in cfg.losses:
         tag = label(spec)
         result = run.train(TASK, dataclasses.replace(cfg, loss=dict(spec)), tag=tag)
@@ -192,19 +193,13 @@ def run(cfg: RobustnessConfig, run: experiment.Run) -> dict[str, Any]:
             "max": [float(err[g].max()) for g in groups],
         }
         if cfg.reference:
-            x = np.asarray(result.problem.data["x"]).reshape(-1, *result.problem.data["x"].shape[-2:])
-            y = np.asarray(result.problem.data["y"]).reshape(-1, x.shape[1])
-            w = np.asarray(result.params.weight).reshape(-1, x.shape[2])
-            b = np.asarray(result.params.bias).reshape(-1)
-            w_true = np.asarray(result.problem.consts["weight"]).reshape(-1, x.shape[2])
-            fits = np.stack([exact_fit(spec, x[i], y[i]) for i in range(len(x))])
-            gaps[tag] = float(np.max(np.linalg.norm(
-                np.concatenate([w, b[:, None]], axis=1) - fits, axis=1)))
-            exact_err = np.linalg.norm(fits[:, :-1] - w_true, axis=1)
+            fitted, exact, w_true = _exact_fits(spec, result)
+            gaps[tag] = float(np.max(np.linalg.norm(fitted - exact, axis=1)))
+            exact_err = np.linalg.norm(exact[:, :-1] - w_true, axis=1)
             exact_table[tag] = {"mean": [float(exact_err[g].mean()) for g in groups]}
-    summary = {
+    summary: dict[str, Any] = {
         "fractions": fractions,
-        "seeds": int(len(_groups_first(cfg))),
+        "seeds": len(groups[0]),
         "coef_error": table,
         "note": "coef_error = |w_hat - w_true| over seeds (mean/std/max) at each outlier fraction",
         "steps_per_second": speeds,
@@ -217,9 +212,17 @@ def run(cfg: RobustnessConfig, run: experiment.Run) -> dict[str, Any]:
     return summary
 
 
-def _groups_first(cfg: RobustnessConfig) -> list[Any]:
-    seeds = (cfg.sweep or {}).get("seed")
-    return list(seeds) if isinstance(seeds, list) else [cfg.seed]
+def _exact_fits(spec, result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per grid point: the trained ``(w, b)``, the exact minimiser's, and ``w_true``."""
+    x = np.asarray(result.problem.data["x"])
+    n, d = x.shape[-2:]
+    x = x.reshape(-1, n, d)
+    y = np.asarray(result.problem.data["y"]).reshape(-1, n)
+    fitted = np.concatenate([np.asarray(result.params.weight).reshape(-1, d),
+                             np.asarray(result.params.bias).reshape(-1, 1)], axis=1)
+    exact = np.stack([exact_fit(spec, x[i], y[i]) for i in range(len(x))])
+    w_true = np.asarray(result.problem.consts["weight"]).reshape(-1, d)
+    return fitted, exact, w_true
 
 
 def _print_table(summary: dict[str, Any]) -> None:
@@ -249,7 +252,7 @@ def _plot(run: experiment.Run, summary: dict[str, Any], cfg: RobustnessConfig) -
     ax.set_title(f"{cfg.data.get('outliers', 'response')} outliers, "
                  f"|w_out - w| = {cfg.data.get('outlier_scale')}")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     run.save_figure(fig, "coef_error.png")
 
 

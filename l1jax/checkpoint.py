@@ -91,9 +91,17 @@ class Checkpoint:
     metadata: dict[str, Any]
 
 
+def _local(x: Any) -> Any:
+    # A replicated array spanning hosts: save this process's copy. Fully addressable arrays
+    # stay jax.Arrays so that equinox saves them with jnp.save (which keeps bfloat16).
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return x.addressable_data(0)
+    return x
+
+
 def _serialise(tree: Any) -> bytes:
     buf = io.BytesIO()
-    eqx.tree_serialise_leaves(buf, jax.tree.map(parallel.to_host, tree))
+    eqx.tree_serialise_leaves(buf, jax.tree.map(_local, tree))
     return buf.getvalue()
 
 

@@ -148,7 +148,9 @@ def load_study_config(
         try:
             study = load_study(path.parent.name)
         except UnknownNameError as e:
-            raise ConfigError(f"the config's folder names no study ({e})", source=str(path)) from None
+            raise ConfigError(
+                f"the config's folder names no study ({e})", source=str(path)
+            ) from None
     cfg = load_config(path, study.schema, overrides, smoke=study.smoke)
     _validate(study, cfg, str(path))
     return study, cfg

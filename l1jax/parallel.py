@@ -58,9 +58,9 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
 
 def batch_sharding(mesh: Mesh, ndim: int = 1, *, axis: int = 0) -> NamedSharding:
     """Splits dimension ``axis`` of an ``ndim``-dimensional array over the ``batch`` axis."""
-    spec = [None] * ndim
-    spec[axis] = BATCH_AXIS
-    return NamedSharding(mesh, P(*spec))
+    if not 0 <= axis < ndim:
+        raise ValueError(f"axis={axis} is not an axis of a {ndim}-dimensional array")
+    return NamedSharding(mesh, P(*([None] * axis), BATCH_AXIS))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

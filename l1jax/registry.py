@@ -319,25 +319,36 @@ class Registry(Generic[T]):
 # --- the registries --------------------------------------------------------------------------
 
 
-def _losses_fallback(name: str):
+def _loss_tables() -> list[Mapping[str, Callable]]:
     from l1jax import losses
 
-    return losses.LOSSES.get(name)
+    tables = [losses.LOSSES]
+    try:
+        from l1jax import image
+    except ModuleNotFoundError as e:
+        if e.name not in ("l1jax.image", "l1jax"):
+            raise
+    else:
+        tables.append(getattr(image, "LOSSES", {}))
+    return tables
+
+
+def _losses_fallback(name: str):
+    for table in _loss_tables():
+        if name in table:
+            return table[name]
+    return None
 
 
 def _losses_names():
-    from l1jax import losses
-
-    return losses.LOSSES.keys()
+    return [n for table in _loss_tables() for n in table]
 
 
 LOSSES: Registry[Callable] = Registry(
-    "loss",
-    plugins=("l1jax.image",),
-    fallback=_losses_fallback,
-    fallback_names=_losses_names,
+    "loss", fallback=_losses_fallback, fallback_names=_losses_names
 )
-"""Every loss of :data:`l1jax.losses.LOSSES`, plus any registered by other modules."""
+"""Every loss of :data:`l1jax.losses.LOSSES` and :data:`l1jax.image.LOSSES`, plus any
+registered by other modules."""
 
 # optax functions that take a learning rate but are not drop-in optimizers.
 _OPTAX_EXCLUDED = frozenset({"lbfgs", "scale_by_learning_rate", "scale_by_rprop"})
@@ -364,13 +375,59 @@ def _optax_names():
     return [n for n in dir(optax) if _optax_optimizer(n) is not None]
 
 
+def _subgradient(learning_rate):
+    """:func:`l1jax.optim.subgradient_method` with step ``learning_rate`` (or its schedule)."""
+    from l1jax import optim
+
+    return optim.subgradient_method(learning_rate)
+
+
+def _ista_l1(learning_rate, *, lam: float):
+    """:func:`l1jax.optim.ista_l1` (needs a constant schedule: ISTA takes a fixed step)."""
+    from l1jax import optim
+
+    return optim.ista_l1(learning_rate, lam=lam)
+
+
+def _fista_l1(learning_rate, *, lam: float):
+    """:func:`l1jax.optim.fista_l1` (needs a constant schedule: FISTA takes a fixed step)."""
+    from l1jax import optim
+
+    return optim.fista_l1(learning_rate, lam=lam)
+
+
+_L1JAX_OPTIMIZERS = {"subgradient": _subgradient, "ista_l1": _ista_l1, "fista_l1": _fista_l1}
+
+
+def _l1jax_optim_available() -> bool:
+    try:
+        import l1jax.optim  # noqa: F401
+    except ModuleNotFoundError as e:
+        if e.name not in ("l1jax.optim", "l1jax"):
+            raise
+        return False
+    return True
+
+
+def _optimizer_fallback(name: str):
+    if name in _L1JAX_OPTIMIZERS and _l1jax_optim_available():
+        return _L1JAX_OPTIMIZERS[name]
+    return _optax_optimizer(name)
+
+
+def _optimizer_names():
+    own = list(_L1JAX_OPTIMIZERS) if _l1jax_optim_available() else []
+    return own + _optax_names()
+
+
 OPTIMIZERS: Registry[Callable] = Registry(
     "optimizer",
     plugins=("l1jax.optim",),
-    fallback=_optax_optimizer,
-    fallback_names=_optax_names,
+    fallback=_optimizer_fallback,
+    fallback_names=_optimizer_names,
 )
-"""Every optax optimizer (``adam``, ``adamw``, ``sgd``, ...), plus l1jax's own once registered.
+"""Every optax optimizer (``adam``, ``adamw``, ``sgd``, ...), l1jax.optim's ``subgradient``,
+``ista_l1`` and ``fista_l1``, and any registered by other modules.
 
 Entries take ``learning_rate`` (a float or a schedule ``count -> float``) and return an
 ``optax.GradientTransformation``.

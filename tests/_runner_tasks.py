@@ -8,6 +8,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from l1jax.config import RunConfig, TrainConfig
 from l1jax.models import Linear
@@ -15,7 +16,7 @@ from l1jax.registry import LOSSES
 from l1jax.train import Problem, Task
 
 N, D = 32, 3
-W_TRUE = jnp.array([1.0, -2.0, 0.5])
+W_TRUE = np.array([1.0, -2.0, 0.5], np.float32)  # NumPy: importing must not start JAX
 B_TRUE = 0.75
 
 

@@ -75,8 +75,8 @@ def write(tmp_path, name, text):
 @pytest.mark.parametrize(
     "text, key, expected, given",
     [
-        ("data: {n: 4, fractoin: 0.2}\n", "data.fractoin", "one of the keys of data (n, fraction, kind)",
-         "'fractoin'"),
+        ("data: {n: 4, fractoin: 0.2}\n", "data.fractoin",
+         "one of the keys of data (n, fraction, kind)", "'fractoin'"),
         ("data: {n: four}\n", "data.n", "int", "'four' (str)"),
         ("data: {n: 4, fraction: [1]}\n", "data.fraction", "float", "[1] (list)"),
         ("data: 3\n", "data", "a mapping (Data)", "3 (int)"),

@@ -74,3 +74,47 @@ def test_host_round_trip():
     back = jax.tree.map(parallel.to_host, placed)
     np.testing.assert_array_equal(back["a"], tree["a"])
     assert back["b"] == 3
+
+
+_WORKER = """
+import sys
+sys.path.insert(0, {tests!r})
+from _runner_tasks import study
+from l1jax import experiment
+raise SystemExit(experiment.main(study(), sys.argv[1:]))
+"""
+
+
+def test_two_processes_match_one(runs, tmp_path):
+    """jax.distributed over 2 processes x 4 CPU devices (gloo) = the 8-device run."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        "optimizer: {name: adam, learning_rate: 0.2}\nschedule: {name: cosine}\n"
+        f"distributed: {{enabled: true, coordinator_address: 'localhost:{port}', "
+        "num_processes: 2}\n"
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    code = _WORKER.format(tests=str(Path(__file__).parent))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, "--config", str(cfg), "--workdir", str(tmp_path / "w"),
+             "--set", f"distributed.process_id={i}"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    summary = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert summary["run"]["devices"].startswith("8 x")
+    np.testing.assert_allclose(summary["coef_error"], runs[None].evals["coef_error"], rtol=1e-5)

@@ -149,3 +149,18 @@ def test_schedule_errors():
     with pytest.raises(ValueError, match="alpha"):
         make_schedule({"name": "cosine", "alpha": 2.0}, total_steps=5)
     assert math.isclose(float(make_schedule("inv", total_steps=1)(3)), 0.25)
+
+
+def test_l1jax_optimizers_and_image_losses_are_registered():
+    # ISTA on the lasso: one step from w with zero gradient is soft-thresholding by lr * lam.
+    opt = OPTIMIZERS.build({"name": "ista_l1", "learning_rate": 0.1, "lam": 0.5})
+    params = {"w": np.array([1.0, 0.02, -0.3], np.float32)}
+    updates, _ = opt.update({"w": np.zeros(3, np.float32)}, opt.init(params), params)
+    np.testing.assert_allclose(params["w"] + updates["w"], [0.95, 0.0, -0.25], rtol=1e-6)
+    sub = OPTIMIZERS.build({"name": "subgradient", "learning_rate": 0.5})
+    updates, _ = sub.update({"w": np.ones(3, np.float32)}, sub.init(params), params)
+    np.testing.assert_allclose(updates["w"], -0.5 * np.ones(3))
+    from l1jax import image
+
+    for name, fn in image.LOSSES.items():
+        assert LOSSES.get(name) is fn

@@ -152,7 +152,10 @@ def make_optimizer(cfg: Any) -> tuple[optax.GradientTransformation, Callable]:
     if base_lr is None:
         raise TypeError(f"optimizer {name!r} needs a learning_rate")
     lr = make_schedule(cfg.schedule, total_steps=cfg.train.steps, learning_rate=base_lr)
-    opt = OPTIMIZERS.build({"name": name, **kwargs, "learning_rate": lr})
+    sched_name, sched_kwargs = split_spec(cfg.schedule, "schedule")
+    # A constant rate goes in as a number: some optimizers (ISTA, FISTA) take no schedule.
+    constant = sched_name == "constant" and not sched_kwargs.get("warmup_steps", 0)
+    opt = OPTIMIZERS.build({"name": name, **kwargs, "learning_rate": base_lr if constant else lr})
     if cfg.train.clip_norm is not None:
         opt = optax.chain(optax.clip_by_global_norm(cfg.train.clip_norm), opt)
     return opt, lr
@@ -231,6 +234,7 @@ class _Program:
     def __init__(self, task: Task, cfg: Any, mesh: Mesh, grid: Grid | None):
         self.task, self.cfg, self.mesh, self.grid = task, cfg, mesh, grid
         self.chunk_traces = 0
+        self._placer = None
         self.init = eqx.filter_jit(self._init)
         self.chunk = eqx.filter_jit(self._chunk)
         self.evaluate = eqx.filter_jit(self._evaluate)
@@ -271,15 +275,24 @@ class _Program:
             parallel.check_divisible(n, self.mesh, "the number of training examples")
         if self.cfg.train.batch_size is not None:
             parallel.check_divisible(self.cfg.train.batch_size, self.mesh, "train.batch_size")
-        if n is not None and n % self.mesh.shape[parallel.BATCH_AXIS] == 0:
-            data = parallel.constrain_batch(problem.data, self.mesh, axis=axis)
-        else:
-            # Sampled batches are sharded; a data set that does not split evenly stays whole.
-            data = parallel.constrain_replicated(problem.data, self.mesh)
-        problem = problem._replace(
-            data=data, consts=parallel.constrain_replicated(problem.consts, self.mesh)
-        )
-        return parallel.constrain_replicated(state, self.mesh), problem
+        # Built replicated and split afterwards by `_place`: constraining the data's sharding
+        # here makes XLA partition its generation (sorts, RNG), which doubles compile time.
+        return parallel.constrain_replicated((state, problem), self.mesh)
+
+    def _place(self, problem: Problem) -> Problem:
+        """Splits the data's example axis over the mesh (if it divides evenly)."""
+        axis = 0 if self.grid is None else 1
+        n = _leading_size(problem.data, axis)
+        if n is None or n % self.mesh.shape[parallel.BATCH_AXIS]:
+            return problem  # sampled batches are still sharded; the data stays whole
+        if self._placer is None:
+            shardings = jax.tree.map(
+                lambda x: parallel.batch_sharding(self.mesh, x.ndim, axis=axis)
+                if x.ndim > axis else parallel.replicated(self.mesh),
+                problem.data,
+            )
+            self._placer = jax.jit(lambda data: data, out_shardings=shardings)
+        return problem._replace(data=self._placer(problem.data))
 
     # one step ------------------------------------------------------------------------------
 
@@ -536,6 +549,7 @@ def train(
 
     try:
         state, problem = prog.init(hp)
+        problem = prog._place(problem)
     except _TRACER_ERRORS as e:
         raise _sweep_error(grid, e) from e
     except TypeError as e:
@@ -609,8 +623,8 @@ def train(
             if prog.chunk_traces == traces:  # leave compilation out of the throughput
                 n_run, t_run = n_run + n, t_run + dt
             if bar is not None:
-                bar.update(n)
                 bar.set_postfix(loss=_summary(bufs["loss"][n - 1]), refresh=False)
+                bar.update(n)
             if task.evaluate is not None and (every(tc.eval_every, step) or step == total):
                 evals = jax.tree.map(parallel.to_host, prog.evaluate(state, problem, hp))
                 evaluated_at = step
