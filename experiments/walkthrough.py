@@ -85,7 +85,7 @@ def l2_loss(w, x, y, reduction):
 
 @functools.partial(jax.jit, static_argnames=("reduction",))
 def loss_curves(w_grid, x, y, *, reduction):
-    """L1, L2 and their ``jax.grad`` on a grid of ``w``, for each data set (leading axis of ``y``)."""
+    """L1, L2 and their ``jax.grad`` on a grid of ``w``, per data set (leading axis of ``y``)."""
 
     def one(y):
         curves = {}

@@ -1,4 +1,4 @@
-"""The convergence study: fitted tail slopes against theory, bounds, certificates, the fit itself."""
+"""The convergence study: tail slopes against theory, bounds, certificates and the fit itself."""
 
 import json
 import sys
