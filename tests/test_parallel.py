@@ -3,6 +3,13 @@ sharded over "batch", parameters replicated and the all-reduce inserted by XLA."
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
@@ -87,13 +94,6 @@ raise SystemExit(experiment.main(study(), sys.argv[1:]))
 
 def test_two_processes_match_one(runs, tmp_path):
     """jax.distributed over 2 processes x 4 CPU devices (gloo) = the 8-device run."""
-    import json
-    import os
-    import socket
-    import subprocess
-    import sys
-    from pathlib import Path
-
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]

@@ -12,8 +12,7 @@ from _runner_tasks import B_TRUE, TASK, config
 
 from l1jax import checkpoint
 from l1jax.config import ConfigError
-from l1jax.train import NonFiniteLossError, TrainingInterrupted, train
-from l1jax.train import _loop
+from l1jax.train import NonFiniteLossError, TrainingInterrupted, _loop, train
 
 
 def leaves(tree):
