@@ -41,6 +41,8 @@ __all__ = [
     "to_container",
     "flatten",
     "diff",
+    "identity",
+    "RESUME_NEUTRAL",
     "header_command",
 ]
 
@@ -420,6 +422,27 @@ def diff(a: Any, b: Any) -> dict[str, tuple[Any, Any]]:
         if va != vb:
             out[key] = (None if va is missing else va, None if vb is missing else vb)
     return out
+
+
+# Keys a resumed run may change: they decide when things are logged, saved or shown, or which
+# process this is, not what is computed.
+RESUME_NEUTRAL = (
+    "train.progress",
+    "train.log_every",
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.steps_per_call",
+    "distributed.",
+)
+
+
+def identity(cfg: Any) -> dict[str, Any]:
+    """The flattened config minus :data:`RESUME_NEUTRAL` keys: what must match to resume."""
+    return {
+        k: v for k, v in flatten(cfg).items()
+        if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in RESUME_NEUTRAL)
+    }
 
 
 def header_command(path: str | Path) -> str | None:

@@ -34,7 +34,7 @@ import yaml
 
 from l1jax import parallel
 from l1jax.checkpoint import atomic_write
-from l1jax.config import ConfigError, diff, load_config, to_container, to_yaml
+from l1jax.config import ConfigError, diff, identity, load_config, to_yaml
 from l1jax.registry import STUDIES, UnknownNameError
 from l1jax.train import (
     MetricsLog,
@@ -256,7 +256,7 @@ def _prepare_workdir(workdir: Path, cfg: Any, args: argparse.Namespace) -> None:
             f"{workdir} already holds {state}; pass --resume to continue it with the same "
             f"config, --overwrite to delete it, or --workdir to use another directory"
         )
-    changed = diff(yaml.safe_load(saved.read_text()), to_container(cfg))
+    changed = diff(identity(yaml.safe_load(saved.read_text())), identity(cfg))
     if changed:
         shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changed.items())[:3])
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""

@@ -23,7 +23,7 @@ from jax.sharding import Mesh
 
 from l1jax import parallel
 from l1jax.checkpoint import CheckpointManager
-from l1jax.config import ConfigError, to_yaml
+from l1jax.config import ConfigError, identity, to_yaml
 from l1jax.registry import OPTIMIZERS, UnknownNameError, split_spec
 from l1jax.train._schedules import make_schedule
 from l1jax.train._sweep import Grid, bind, make_grid
@@ -533,7 +533,9 @@ def train(
     hp = {} if grid is None else {k: jnp.asarray(v) for k, v in grid.values.items()}
     workdir = None if workdir is None else Path(workdir)
     log = MetricsLog(None if workdir is None else workdir / "metrics.jsonl")
-    config_sha = hashlib.sha256(to_yaml(cfg).encode()).hexdigest()
+    config_sha = hashlib.sha256(
+        json.dumps(identity(cfg), sort_keys=True, default=str).encode()
+    ).hexdigest()
 
     manager = last = None
     if workdir is not None:
