@@ -654,7 +654,7 @@ def _plot(run, curves, out, cfg, f_star, G):
                 lw=1.2, label=METHODS[name][1].replace("f_mu gap", "LAD gap f - f*"))
     ax.axhline(cfg.mu / 2, color="k", ls="-.", lw=1, label="mu / 2 (bias bound on f)")
     for name, k0, slope in (("smoothing_gd", K // 10, -1), ("smoothing_nesterov", K // 100, -2)):
-        anchor = 0.3 * float(_geomean(curves[name][1][:, k0 - 1]))
+        anchor = 0.3 * float(_geomean(np.maximum(curves[name][1][:, k0 - 1], curves[name][2])))
         _slope_guide(ax, k0, 10 * k0, anchor, slope, str(slope))
     ax.set_title(f"LAD, Huber smoothing mu={cfg.mu:g}: f_mu - f_mu* (solid), f - f* (dashed)")
 
@@ -668,8 +668,9 @@ def _plot(run, curves, out, cfg, f_star, G):
     for name in ("ista", "fista"):
         kk, gap, floor = curves[name]
         _band(ax, kk, gap, floor, name)
-    _slope_guide(ax, 10, K / 10, 0.3 * float(_geomean(curves["ista"][1][:, 9])), -1, "-1")
-    _slope_guide(ax, 10, 1000, 0.1 * float(_geomean(curves["fista"][1][:, 9])), -2, "-2")
+    for name, scale, k1, slope in (("ista", 0.3, K / 10, -1), ("fista", 0.1, 1000, -2)):
+        anchor = scale * float(_geomean(np.maximum(curves[name][1][:, 9], curves[name][2])))
+        _slope_guide(ax, 10, k1, anchor, slope, str(slope))
     ax.set_title(f"lasso (d={cfg.lasso.d}, n={cfg.lasso.n}, kappa={cfg.lasso.kappa:g})")
 
     for ax in axes.flat:
