@@ -139,14 +139,19 @@ def run_subgradient(opt, X, y, *, num_steps):
     return _scan(update, params, opt.init(params), num_steps)
 
 
+def _no_prox(params, step):
+    """The prox of ``g = 0``: FISTA without a non-smooth part is Nesterov's method."""
+    del step
+    return params
+
+
 def run_smoothed(X, y, *, mu, accelerated, num_steps):
     """Gradient descent or Nesterov's method (FISTA, no prox) on ``f_mu`` with step ``1 / L_mu``.
 
     Returns ``f(x_k)`` and ``f_mu(x_k)`` at the iterate the rate is stated for.
     """
     lipschitz = jnp.linalg.norm(X, 2) ** 2 / (X.shape[0] * mu)
-    identity = lambda params, step: params  # noqa: E731 - no non-smooth part
-    opt = (optim.fista if accelerated else optim.ista)(1 / lipschitz, identity)
+    opt = (optim.fista if accelerated else optim.ista)(1 / lipschitz, _no_prox)
     grad_fn = jax.grad(smoothed_lad_objective)
 
     def update(params, state):
