@@ -10,7 +10,12 @@ where=None, **hyperparameters)``:
   defined as 0 so that an empty batch cannot inject NaN into training.
 * ``predictions`` and ``targets`` must have the same shape (no silent broadcasting), with the
   one documented exception of ``pinball`` with a vector of quantile levels.
-* Every kink uses the minimum-norm subgradient (see :mod:`l1jax.subgrad`).
+* Every kink uses the minimum-norm subgradient (see :mod:`l1jax.subgrad`), *per element*. The
+  gradient of a reduced loss is the sum of those elementwise choices, which is an element of
+  the subdifferential of the total but in general not its minimum-norm element: for
+  ``sum_i |y_i - w x_i|`` at a kink ``w = y_j / x_j`` the elementwise rule contributes 0 for
+  the ``j``-th term, i.e. the midpoint of that term's jump ``[-|x_j|, |x_j|]``. Use a proximal
+  or LP method (:mod:`l1jax.prox`, :mod:`l1jax.solvers`) when optimality certificates matter.
 """
 
 from __future__ import annotations
