@@ -99,9 +99,10 @@ def test_quantile_intercept_only_is_the_sample_quantile(x64):
     np.testing.assert_allclose(res.coef, [np.sort(y)[15]], rtol=1e-12)
 
 
-@pytest.mark.parametrize(
-    "method, shape", [("fista", (60, 5)), ("fista", (50, 100)), ("ista", (50, 100)), ("admm", (50, 100))]
-)
+LASSO_CASES = [("fista", (60, 5)), ("fista", (50, 100)), ("ista", (50, 100)), ("admm", (50, 100))]
+
+
+@pytest.mark.parametrize("method, shape", LASSO_CASES)
 def test_lasso_matches_sklearn(x64, method, shape):
     n, d = shape
     for seed in range(2):

@@ -72,7 +72,11 @@ def weighted_gram(X: jax.Array, block: int = 4096):
     def gram(D):
         dh = D[: m * block].reshape(m, block)
         acc = (tail * D[m * block :, None]).T @ tail
-        return jax.lax.fori_loop(0, m, lambda i, acc: acc + (head[i] * dh[i][:, None]).T @ head[i], acc)
+
+        def add(i, acc):
+            return acc + (head[i] * dh[i][:, None]).T @ head[i]
+
+        return jax.lax.fori_loop(0, m, add, acc)
 
     return gram
 

@@ -66,6 +66,6 @@ def default_tol(tol: float | None, dtype) -> float:
 
 
 def max_step(v: jax.Array, dv: jax.Array) -> jax.Array:
-    """Largest ``alpha <= 1`` with ``v + alpha dv >= 0`` for ``v > 0`` (interior-point ratio test)."""
+    """Largest ``alpha <= 1`` with ``v + alpha dv >= 0`` for ``v > 0`` (the IPM ratio test)."""
     ratio = jnp.where(dv < 0, -v / jnp.where(dv < 0, dv, -1.0), jnp.inf)
     return jnp.minimum(1.0, jnp.min(ratio))

@@ -24,18 +24,22 @@ def _scipy():
     return scipy.optimize, scipy.sparse
 
 
-def _linprog(c, A_eq, b_eq, bounds):
+def _linprog(c, A_eq, b_eq, bounds, method="highs"):
     opt, _ = _scipy()
-    res = opt.linprog(c, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    res = opt.linprog(c, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method=method)
     if res.status != 0:
         raise RuntimeError(f"linprog(method='highs') failed: {res.message}")
     return res.x
 
 
-def quantile_lp(X: ArrayLike, y: ArrayLike, tau: float) -> tuple[np.ndarray, float]:
+def quantile_lp(
+    X: ArrayLike, y: ArrayLike, tau: float, *, method: str = "highs"
+) -> tuple[np.ndarray, float]:
     """Quantile regression as an LP solved by HiGHS; returns ``(coef, mean pinball objective)``.
 
     ``min tau 1^T u + (1 - tau) 1^T v  s.t.  X b + u - v = y,  u, v >= 0,  b free``.
+    ``method`` is passed to ``linprog``: ``"highs"`` lets HiGHS choose (simplex here, slow past
+    ``n ~ 1e4``); ``"highs-ipm"`` (interior point with crossover) is ~10x faster at ``n = 1e5``.
 
     References:
       Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
@@ -48,14 +52,14 @@ def quantile_lp(X: ArrayLike, y: ArrayLike, tau: float) -> tuple[np.ndarray, flo
     A = sp.hstack([sp.csr_matrix(X), eye, -eye], format="csc")
     c = np.concatenate([np.zeros(d), np.full(n, tau), np.full(n, 1.0 - tau)])
     bounds = [(None, None)] * d + [(0, None)] * (2 * n)
-    coef = _linprog(c, A, y, bounds)[:d]
+    coef = _linprog(c, A, y, bounds, method)[:d]
     r = y - X @ coef
     return coef, float(np.mean(np.maximum(tau * r, (tau - 1) * r)))
 
 
-def lad_lp(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, float]:
+def lad_lp(X: ArrayLike, y: ArrayLike, *, method: str = "highs") -> tuple[np.ndarray, float]:
     """Least absolute deviations by :func:`quantile_lp` at ``tau = 0.5``; objective ``mean|r|``."""
-    coef, obj = quantile_lp(X, y, 0.5)
+    coef, obj = quantile_lp(X, y, 0.5, method=method)
     return coef, 2.0 * obj
 
 
