@@ -37,8 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l1jax import checkpoint, experiment, image, sr
-from l1jax.config import ConfigError, RunConfig, TrainConfig, to_yaml
+from l1jax import checkpoint, config, experiment, image, sr
+from l1jax.config import ConfigError, RunConfig, TrainConfig
 from l1jax.registry import LOSSES, MODELS
 from l1jax.train import Problem, Task
 
@@ -254,8 +254,9 @@ def validate(cfg: SuperResolutionConfig) -> None:
         v = cfg.data.get(key)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ConfigError(key=f"data.{key}", expected="an int >= 1", given=repr(v))
-    if "seed" in {k.split(".")[0] for k in cfg.sweep} and set(cfg.sweep) != {"seed"}:
-        raise ConfigError(key="sweep", expected="only seed (losses are a loop)",
+    if set(cfg.sweep) - {"seed"}:
+        # The table treats the grid axis as seeds; losses are a loop, not a sweep.
+        raise ConfigError(key="sweep", expected="at most {seed: [...]}",
                           given=repr(list(cfg.sweep)))
     try:
         MODELS.validate(cfg.model, provided=["scale", "channels", "key"])
@@ -274,6 +275,20 @@ def _run_cfg(cfg: SuperResolutionConfig, spec: dict[str, Any], switch: int | Non
     return dataclasses.replace(cfg, loss=spec, losses=[], train=train)
 
 
+def _config_sha(cfg) -> str:
+    """The hash :func:`l1jax.train.train` stores with a checkpoint and checks on resume.
+
+    Mirrors the runner (which has no public helper for it): the resume-relevant keys
+    (``l1jax.config.identity``) as sorted JSON, or the YAML text in runners without it.
+    """
+    identity = getattr(config, "identity", None)
+    if identity is None:
+        return hashlib.sha256(config.to_yaml(cfg).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(identity(cfg), sort_keys=True, default=str).encode()
+    ).hexdigest()
+
+
 def _start_from(run: experiment.Run, src_tag: str, src_result, dst_cfg, dst_tag: str,
                 step: int) -> None:
     """Copies the source run's state at ``step`` into ``dst_tag``'s checkpoints, so that
@@ -286,7 +301,7 @@ def _start_from(run: experiment.Run, src_tag: str, src_result, dst_cfg, dst_tag:
     if not found:
         raise RuntimeError(f"no checkpoint of {src_tag!r} at step {step} to switch from")
     state = checkpoint.restore(found[0], src_result.state)
-    sha = hashlib.sha256(to_yaml(dst_cfg).encode()).hexdigest()
+    sha = _config_sha(dst_cfg)
     checkpoint.CheckpointManager(dst, keep=dst_cfg.train.keep_checkpoints).save(
         step, state, tag=dst_tag, total_steps=dst_cfg.train.steps, finished=False,
         config_sha256=sha, switched_from=src_tag,

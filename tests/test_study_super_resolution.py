@@ -106,3 +106,5 @@ def test_bad_loss_is_a_config_error(study):
             SMOKE, ["losses=[{name: l1, switch_from: {name: mse}, switch_at: 1.5}]"],
             study=study,
         )
+    with pytest.raises(ConfigError, match="sweep"):
+        experiment.load_study_config(SMOKE, ["sweep={data.patch_size: [8, 12]}"], study=study)
