@@ -85,12 +85,14 @@ def _vertex(X, y, tau, r):
     """Vertex through the ``d`` smallest ``|r|``: (coef, sum objective, certified optimal)."""
     d = X.shape[1]
     idx = smallest_k(jnp.abs(r), d)
-    xs = X[idx]
-    bv = jnp.linalg.solve(xs, y[idx])
+    # One LU for both solves: two independent LAPACK factorisations can run on concurrent XLA
+    # threads, and SciPy's multithreaded OpenBLAS (which jaxlib calls on CPU) can deadlock then.
+    lu = jsl.lu_factor(X[idx])
+    bv = jsl.lu_solve(lu, y[idx])
     rv = y - X @ bv
     in_basis = jnp.zeros(r.shape, bool).at[idx].set(True)
     psi = jnp.where(in_basis, 0.0, jnp.where(rv > 0, tau, tau - 1)).astype(X.dtype)
-    av = jnp.linalg.solve(xs.T, -(psi @ X))
+    av = jsl.lu_solve(lu, -(psi @ X), trans=1)
     eps = _cert_tol(X.dtype)
     certified = jnp.all((av >= tau - 1 - eps) & (av <= tau + eps))  # False on NaN
     obj = _pinball_sum(rv, tau)
