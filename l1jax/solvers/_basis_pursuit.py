@@ -89,7 +89,9 @@ def _admm(A, b, tol, max_steps, polish):
             best_x, best_obj = _keep_best(xv, objv, best_x, best_obj)
         # rho u estimates a subgradient A^T nu of ||x||_1; scaled into |A^T nu| <= 1, weak duality
         # turns it into a lower bound on the optimum.
-        nu = jsl.cho_solve(chol, A @ (rho * u))
+        # The barrier orders this solve after the vertex LU (see _quantile._vertex on why).
+        _, rhs = jax.lax.optimization_barrier((certified, A @ (rho * u)))
+        nu = jsl.cho_solve(chol, rhs)
         nu = nu / jnp.maximum(1, jnp.max(jnp.abs(nu @ A)))
         small = small | (best_obj - b @ nu <= tol * jnp.maximum(best_obj, tiny))
         return carry, best_x, best_obj, k + _INNER, certified, small
