@@ -182,15 +182,24 @@ def image_metrics(out: jax.Array, hr: jax.Array, *, scale: int) -> dict[str, jax
 
 
 @eqx.filter_jit
-def _eval_models(models, lr: jax.Array, hr: jax.Array):
-    """Metrics and outputs of a stack of models (leading axis: seeds) on one image."""
+def _eval_model(model, lr: jax.Array, hr: jax.Array):
+    """Metrics and clipped output of one model on one image."""
     scale = hr.shape[0] // lr.shape[0]
+    out = model(lr)
+    return image_metrics(out, hr, scale=scale), jnp.clip(out, 0.0, 1.0)
 
-    def one(model):
-        out = model(lr)
-        return image_metrics(out, hr, scale=scale), jnp.clip(out, 0.0, 1.0)
 
-    return eqx.filter_vmap(one)(models)
+def _eval_models(models, lr: jax.Array, hr: jax.Array):
+    """Metrics ``{name: (seeds,)}`` and outputs ``(seeds, H, W, C)`` of a stack of models.
+
+    One seed at a time (one compiled function for all): vmapping over the weights would make
+    every convolution a grouped one, which XLA:CPU runs several times slower.
+    """
+    n = jax.tree.leaves(eqx.filter(models, eqx.is_array))[0].shape[0]
+    runs = [_eval_model(jax.tree.map(lambda x: x[i] if eqx.is_array(x) else x, models), lr, hr)
+            for i in range(n)]
+    metrics = {k: np.stack([np.asarray(m[k]) for m, _ in runs]) for k in runs[0][0]}
+    return metrics, np.stack([np.asarray(o) for _, o in runs])
 
 
 @eqx.filter_jit

@@ -116,6 +116,16 @@ class TrainConfig:
     ema_decay: float | None = None
     # Show a tqdm bar (only on a terminal and never under pytest).
     progress: bool = True
+    # How a host call runs its steps: "device" (one compiled lax.while_loop), "host" (one
+    # compiled step per Python iteration) or "auto": "host" on a CPU when the step has a
+    # convolution, whose gradient XLA:CPU computes 10-100x slower inside a loop body (jax
+    # issue #12868), else "device".
+    loop: str = "auto"
+    # How a sweep's grid points run: "vmap" (one vectorised program), "unroll" (one after
+    # another within the same compiled program) or "auto": "unroll" on a CPU when the step has
+    # a convolution (XLA:CPU runs a vmapped convolution, a grouped one, several times slower
+    # than the points one by one), else "vmap".
+    sweep_mode: str = "auto"
 
 
 @dataclasses.dataclass

@@ -105,6 +105,8 @@ class TrainResult:
       steps_per_second: training throughput over this call, compilation excluded (0 if no
         step ran after the first compiled call).
       resumed_from: the checkpoint step this call started from, or None.
+      loop: how the steps ran ("device" or "host"; ``train.loop`` with "auto" decided).
+      sweep_mode: how a sweep's points ran ("vmap" or "unroll"; ``train.sweep_mode`` decided).
     """
 
     state: TrainState
@@ -113,6 +115,8 @@ class TrainResult:
     grid: Grid | None
     steps_per_second: float
     resumed_from: int | None
+    loop: str = "device"
+    sweep_mode: str = "vmap"
 
     @property
     def params(self) -> PyTree:
@@ -178,6 +182,11 @@ def check_config(cfg: Any) -> Grid | None:
                           given=repr(tc.batch_size))
     if tc.clip_norm is not None and not tc.clip_norm > 0:
         raise ConfigError(key="train.clip_norm", expected="null or > 0", given=repr(tc.clip_norm))
+    for key, allowed in (("loop", LOOP_MODES), ("sweep_mode", SWEEP_MODES)):
+        value = getattr(tc, key)
+        if value not in allowed:
+            raise ConfigError(key=f"train.{key}", expected=f"one of {list(allowed)}",
+                              given=repr(value))
     if tc.ema_decay is not None and not 0 <= tc.ema_decay < 1:
         raise ConfigError(key="train.ema_decay", expected="null or in [0, 1)",
                           given=repr(tc.ema_decay))
@@ -195,6 +204,47 @@ def check_config(cfg: Any) -> Grid | None:
 
 
 # --- the compiled program --------------------------------------------------------------------
+
+
+LOOP_MODES = ("auto", "device", "host")
+SWEEP_MODES = ("auto", "vmap", "unroll")
+
+
+def _primitive_names(closed_jaxpr) -> set[str]:
+    """Names of every primitive in a jaxpr, sub-jaxprs (jit, scan, cond, custom rules) too."""
+    names: set[str] = set()
+    seen: set[int] = set()
+
+    def walk(jaxpr) -> None:
+        if id(jaxpr) in seen:
+            return
+        seen.add(id(jaxpr))
+        for eqn in jaxpr.eqns:
+            names.add(eqn.primitive.name)
+            for value in eqn.params.values():
+                for sub in value if isinstance(value, (tuple, list)) else (value,):
+                    if hasattr(sub, "eqns"):
+                        walk(sub)
+                    elif hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                        walk(sub.jaxpr)
+
+    walk(closed_jaxpr.jaxpr)
+    return names
+
+
+def _unrolled(fn: Callable, size: int) -> Callable:
+    """``filter_vmap(fn)`` computed point by point: slices every array argument along axis 0,
+    calls ``fn`` on each slice in turn (inside the same trace) and stacks the array outputs."""
+
+    def run(*args):
+        outs = []
+        for i in range(size):
+            sliced = jax.tree.map(lambda x: x[i] if eqx.is_array(x) else x, args)  # noqa: B023
+            outs.append(eqx.partition(fn(*sliced), eqx.is_array))
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[dyn for dyn, _ in outs])
+        return eqx.combine(stacked, outs[0][1])
+
+    return run
 
 
 _TRACER_ERRORS = (
@@ -235,12 +285,41 @@ class _Program:
         self.task, self.cfg, self.mesh, self.grid = task, cfg, mesh, grid
         self.chunk_traces = 0
         self._placer = None
+        # train.loop / train.sweep_mode with "auto" decided (by `resolve_modes`).
+        self.loop: str | None = None
+        self.sweep_mode: str | None = None
         self.init = eqx.filter_jit(self._init)
         self.chunk = eqx.filter_jit(self._chunk)
+        self.step = eqx.filter_jit(self._host_step)
         self.evaluate = eqx.filter_jit(self._evaluate)
 
     def _vmap(self, fn: Callable) -> Callable:
-        return eqx.filter_vmap(fn) if self.grid is not None else fn
+        if self.grid is None:
+            return fn
+        if self.sweep_mode == "unroll":
+            return _unrolled(fn, len(self.grid))
+        return eqx.filter_vmap(fn)
+
+    def resolve_modes(self, state: TrainState, problem: Problem, hp) -> None:
+        """Decides ``train.loop`` and ``train.sweep_mode`` where they are "auto".
+
+        "auto" picks the step-by-step loop and the unrolled sweep on a CPU backend when the
+        training step contains a convolution (found by tracing one step), the compiled loop
+        and ``vmap`` otherwise.
+        """
+        if self.loop is not None:
+            return
+        tc = self.cfg.train
+        loop, sweep = tc.loop, tc.sweep_mode
+        if "auto" in (loop, sweep):
+            conv = False
+            if self.mesh.devices.flat[0].platform == "cpu":
+                step = self._step_one if self.grid is None else eqx.filter_vmap(self._step_one)
+                jaxpr = eqx.filter_make_jaxpr(step)(state, problem, hp)[0]
+                conv = "conv_general_dilated" in _primitive_names(jaxpr)
+            loop = ("host" if conv else "device") if loop == "auto" else loop
+            sweep = ("unroll" if conv else "vmap") if sweep == "auto" else sweep
+        self.loop, self.sweep_mode = loop, sweep
 
     def _member_cfg(self, hp: Mapping[str, Any]) -> Any:
         return bind(self.cfg, hp) if hp else self.cfg
@@ -268,7 +347,9 @@ class _Program:
         return state, problem._replace(params=None)
 
     def _init(self, hp):
-        state, problem = self._vmap(self._init_one)(hp)
+        # Always vmapped (cheap, and the same values as one point at a time).
+        init = eqx.filter_vmap(self._init_one) if self.grid is not None else self._init_one
+        state, problem = init(hp)
         axis = 0 if self.grid is None else 1
         n = _leading_size(problem.data, axis)
         if n is not None and self.cfg.train.batch_size is None:
@@ -374,6 +455,30 @@ class _Program:
         i, dyn, bufs, ok = jax.lax.while_loop(cond, body, init)
         dyn = parallel.constrain_replicated(dyn, self.mesh)
         return eqx.combine(dyn, static), bufs, i, ok
+
+    def _host_step(self, state: TrainState, problem: Problem, hp):
+        """One step for the "host" loop: ``(state, metrics, ok)``."""
+        self.chunk_traces += 1
+        new, metrics = self._vmap(self._step_one)(state, problem, hp)
+        ok = jnp.all(jnp.isfinite(metrics["loss"])) & jnp.all(jnp.isfinite(metrics["grad_norm"]))
+        dyn, static = eqx.partition(new, eqx.is_array)
+        dyn = parallel.constrain_replicated(dyn, self.mesh)
+        return eqx.combine(dyn, static), metrics, ok
+
+    def run_chunk(self, state: TrainState, problem: Problem, hp, n: int):
+        """Up to ``n`` steps, as :meth:`_chunk` returns them, in the resolved ``loop`` mode."""
+        if self.loop != "host":
+            return self.chunk(state, problem, hp, jnp.int32(n))
+        records, ok = [], True
+        for _ in range(n):
+            new, metrics, good = self.step(state, problem, hp)
+            records.append(jax.tree.map(parallel.to_host, metrics))
+            if not bool(parallel.to_host(good)):
+                ok = False
+                break
+            state = new
+        bufs = jax.tree.map(lambda *xs: np.stack(xs), *records)
+        return state, bufs, len(records), ok
 
     # evaluation ----------------------------------------------------------------------------
 
@@ -504,7 +609,10 @@ def train(
     the final parameters are bitwise identical on one machine, including across any number of
     interruptions and resumptions (every step runs the same compiled loop body).
 
-    With ``cfg.sweep``, the grid's points train together in one vmapped program.
+    With ``cfg.sweep``, the grid's points train together in one compiled program: vmapped, or
+    one after another (``train.sweep_mode``). ``train.loop`` chooses between a compiled loop of
+    steps per host call and one compiled step per Python iteration; both are deterministic,
+    and "auto" avoids XLA:CPU's slow paths for convolutions (see :class:`TrainConfig`).
 
     Args:
       task: the :class:`Task`.
@@ -552,6 +660,7 @@ def train(
     try:
         state, problem = prog.init(hp)
         problem = prog._place(problem)
+        prog.resolve_modes(state, problem, hp)
     except _TRACER_ERRORS as e:
         raise _sweep_error(grid, e) from e
     except TypeError as e:
@@ -602,7 +711,7 @@ def train(
             t0 = time.perf_counter()
             traces = prog.chunk_traces
             try:
-                new_state, bufs, done, ok = prog.chunk(state, problem, hp, jnp.int32(n))
+                new_state, bufs, done, ok = prog.run_chunk(state, problem, hp, n)
             except _TRACER_ERRORS as e:
                 raise _sweep_error(grid, e) from e
             bufs, done, ok = jax.tree.map(parallel.to_host, (bufs, done, ok))
@@ -656,6 +765,8 @@ def train(
         grid=grid,
         steps_per_second=n_run / t_run if t_run > 0 else 0.0,
         resumed_from=resumed_from,
+        loop=prog.loop,
+        sweep_mode=prog.sweep_mode,
     )
 
 
