@@ -42,15 +42,6 @@ from l1jax.config import ConfigError, RunConfig, TrainConfig
 from l1jax.registry import LOSSES, MODELS
 from l1jax.train import Problem, Task
 
-# The image losses and SR models are not in the runner's registries by default: add them here
-# (idempotent; an entry already registered under the same name wins).
-for _name, _fn in image.LOSSES.items():
-    if _name not in LOSSES:
-        LOSSES.register(_name, _fn)
-for _name, _cls in sr.MODELS.items():
-    if _name not in MODELS:
-        MODELS.register(_name, _cls)
-
 # Five scales of 11-tap windows: (11 - 1) * 2**4 + 1 pixels per side (l1jax.image.ms_ssim).
 MS_SSIM_MIN_SIDE = 161
 METRICS = ("psnr", "ssim", "ms_ssim", "psnr_y", "ssim_y", "ms_ssim_y")

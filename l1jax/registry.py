@@ -436,7 +436,7 @@ Entries take ``learning_rate`` (a float or a schedule ``count -> float``) and re
 SCHEDULES: Registry[Callable] = Registry("schedule", plugins=("l1jax.train",))
 """Learning-rate multipliers ``count -> factor``; see :mod:`l1jax.train`."""
 
-MODELS: Registry[Callable] = Registry("model", plugins=("l1jax.models",))
+MODELS: Registry[Callable] = Registry("model", plugins=("l1jax.models", "l1jax.sr"))
 """Model constructors (``eqx.Module`` classes or functions) taking a ``key`` keyword."""
 
 DATASETS: Registry[Callable] = Registry("dataset", plugins=("l1jax.datasets",))

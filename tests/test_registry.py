@@ -164,3 +164,19 @@ def test_l1jax_optimizers_and_image_losses_are_registered():
 
     for name, fn in image.LOSSES.items():
         assert LOSSES.get(name) is fn
+
+
+def test_sr_models_are_registered_on_first_lookup():
+    # A fresh interpreter that never imports l1jax.sr itself: the registry's plugin does.
+    import subprocess
+    import sys
+
+    code = ("import sys; from l1jax.registry import MODELS; names = MODELS.names(); "
+            "assert 'l1jax.sr' in sys.modules; print(' '.join(names))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert {"srcnn", "espcn", "edsr", "linear"} <= set(out)
+    from l1jax import sr
+
+    for name, cls in sr.MODELS.items():
+        assert MODELS.get(name) is cls

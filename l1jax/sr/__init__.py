@@ -21,3 +21,18 @@ from l1jax.sr._resize import downsample as downsample
 from l1jax.sr._resize import imresize as imresize
 from l1jax.sr._resize import modcrop as modcrop
 from l1jax.sr._resize import upsample as upsample
+
+from l1jax.registry import MODELS as _MODEL_REGISTRY
+
+
+def _register_models() -> None:
+    # The runner's MODELS registry imports this module on its first lookup; a model a user
+    # registered under the same name first keeps its name.
+    for name, cls in MODELS.items():
+        try:
+            _MODEL_REGISTRY.register(name, cls)
+        except ValueError:
+            pass
+
+
+_register_models()
