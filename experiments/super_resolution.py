@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from typing import Any
 
 import equinox as eqx
@@ -267,11 +268,14 @@ def validate(cfg: SuperResolutionConfig) -> None:
 def _run_cfg(cfg: SuperResolutionConfig, spec: dict[str, Any], switch: int | None):
     train = cfg.train
     if switch is not None:
-        # Every run checkpoints at the switch step, so that a switched loss can start from
-        # its source run's state there (and runs with equal losses share one config).
-        train = dataclasses.replace(train, checkpoint_every=switch,
+        # Every run also checkpoints at the switch step, so that a switched loss can start from
+        # its source run's state there (and runs with equal losses share one config): the
+        # interval becomes the largest that divides both; all checkpoints are kept, so the one
+        # at the switch is still there when a resumed study reaches the switched loss.
+        every = math.gcd(train.checkpoint_every, switch) if train.checkpoint_every else switch
+        train = dataclasses.replace(train, checkpoint_every=every,
                                     keep_checkpoints=max(train.keep_checkpoints,
-                                                         -(-train.steps // switch)))
+                                                         -(-train.steps // every)))
     return dataclasses.replace(cfg, loss=spec, losses=[], train=train)
 
 

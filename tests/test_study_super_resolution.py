@@ -108,3 +108,16 @@ def test_bad_loss_is_a_config_error(study):
         )
     with pytest.raises(ConfigError, match="sweep"):
         experiment.load_study_config(SMOKE, ["sweep={data.patch_size: [8, 12]}"], study=study)
+
+
+def test_switch_step_is_always_checkpointed_and_kept(study):
+    import sys
+
+    module = sys.modules["l1jax_study_super_resolution"]
+    _, cfg = experiment.load_study_config(
+        "configs/super_resolution/study.yaml", ["train.checkpoint_every=3000"], study=study)
+    run_cfg = module._run_cfg(cfg, {"name": "mse"}, module._switch_step(cfg, cfg.losses[-1]))
+    # Switch at 10000 of 20000 steps: checkpoints every gcd(3000, 10000) = 1000, all 20 kept.
+    assert run_cfg.train.checkpoint_every == 1000
+    assert run_cfg.train.keep_checkpoints == 20
+    assert run_cfg.loss == {"name": "mse"} and run_cfg.losses == []
