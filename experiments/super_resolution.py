@@ -79,6 +79,9 @@ class SuperResolutionConfig(RunConfig):
     loss: dict[str, Any] | None = None
     # Side (HR pixels) of the crops shown in the figure.
     figure_crop: int = 64
+    # SRCNN only: start the residual branch's last convolution at zero, so that every loss
+    # starts from bicubic; false keeps the model's own initialisation.
+    zero_last_layer: bool = True
     train: TrainConfig = dataclasses.field(
         default_factory=lambda: TrainConfig(steps=2000, steps_per_call=250, log_every=50,
                                             checkpoint_every=1000)
@@ -120,7 +123,7 @@ def _dataset(data: dict[str, Any]) -> sr.PatchDataset:
 
 def _build_model(cfg: SuperResolutionConfig, key: jax.Array):
     model = MODELS.build(cfg.model, scale=int(cfg.data["scale"]), channels=3, key=key)
-    if cfg.model["name"] == "srcnn":
+    if cfg.model["name"] == "srcnn" and cfg.zero_last_layer:
         # SRCNN predicts the residual over bicubic: a zero last layer starts at bicubic, so
         # every loss starts from the same, sensible image (as VDSR-style training does).
         last = model.layers[-1]
@@ -331,6 +334,27 @@ def _evaluate(models, lrs, hrs) -> tuple[dict[str, np.ndarray], list[np.ndarray]
     return {k: np.mean([p[k] for p in per_image], axis=0) for k in METRICS}, outs
 
 
+@eqx.filter_jit
+def _channel_activity(model, lr: jax.Array) -> list[jax.Array]:
+    """SRCNN: per hidden layer, the fraction of its ReLU channels that are positive somewhere
+    on the image (0 for a layer whose units all died)."""
+    h = sr.upsample(lr, model.scale)[None]
+    fractions = []
+    for layer in model.layers[:-1]:
+        h = jax.nn.relu(layer(h))
+        fractions.append(jnp.mean(jnp.any(h > 0, axis=(0, 1, 2))))
+    return fractions
+
+
+def dead_layers(models, lr: jax.Array) -> list[list[float]] | None:
+    """Per seed, the active-channel fraction of each hidden layer (SRCNN; None otherwise)."""
+    if not isinstance(models, sr.SRCNN):
+        return None
+    n = jax.tree.leaves(eqx.filter(models, eqx.is_array))[0].shape[0]
+    return [[float(f) for f in _channel_activity(
+        jax.tree.map(lambda x: x[i] if eqx.is_array(x) else x, models), lr)] for i in range(n)]
+
+
 def _stacked(params, grid) -> Any:
     """Parameters with a leading seed axis (adds one when the run was not a sweep)."""
     if grid is not None:
@@ -347,6 +371,7 @@ def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
     rows: dict[str, dict[str, Any]] = {}
     outputs: dict[str, list[np.ndarray]] = {}
     speeds: dict[str, float] = {}
+    activity: dict[str, Any] = {}
     results: dict[str, Any] = {}
 
     def train(entry):
@@ -369,8 +394,10 @@ def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
 
     for entry in cfg.losses:
         result = train(entry)
-        per_seed, outs = _evaluate(_stacked(result.params, result.grid), lrs, hrs)
+        models = _stacked(result.params, result.grid)
+        per_seed, outs = _evaluate(models, lrs, hrs)
         tag = label(entry)
+        activity[tag] = dead_layers(models, lrs[0])
         rows[tag] = {k: _stats(per_seed[k]) for k in METRICS}
         rows[tag]["per_seed"] = {k: per_seed[k].tolist() for k in METRICS}
         outputs[tag] = outs
@@ -398,7 +425,8 @@ def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
             if min(hr.shape[0], hr.shape[1]) - 2 * scale < MS_SSIM_MIN_SIDE
         ],
         "steps_per_second": speeds,
-        "findings": findings(rows),
+        "active_channels": activity,
+        "findings": findings(rows, activity),
         "note": ("metrics are means over the test images, then mean/std/min/max over seeds; "
                  "*_y: 8-bit, BT.601 luma, border of `scale` px cropped; RGB: clipped output"),
     }
@@ -411,8 +439,10 @@ def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
     return summary
 
 
-def findings(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Which loss won each metric, L1 vs L2 on PSNR, and whether L2 -> L1 helped."""
+def findings(rows: dict[str, dict[str, Any]],
+             activity: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Which loss won each metric, L1 vs L2 on PSNR, whether L2 -> L1 helped, and which
+    models lost a whole hidden layer (every ReLU channel inactive on the first test image)."""
     trained = [t for t in rows if t != "bicubic"]
     winners = {}
     for k in METRICS:
@@ -442,6 +472,14 @@ def findings(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
             out[f"{key}_{k}_margin_db"] = d
             say.append(f"{a} {'beat' if d > 0 else 'did not beat'} {b} on {k}: "
                        f"{d:+.3f} dB (largest std over seeds {spread:.3f} dB)")
+    dead = {}
+    for tag, per_seed in (activity or {}).items():
+        seeds = [i for i, layers in enumerate(per_seed or []) if min(layers) == 0.0]
+        if seeds:
+            dead[tag] = seeds
+            say.append(f"{tag}: seed index(es) {seeds} have a hidden layer with every ReLU channel "
+                       f"inactive (the residual branch outputs a constant: bicubic + bias)")
+    out["dead_layer_seeds"] = dead
     return out
 
 

@@ -121,3 +121,30 @@ def test_switch_step_is_always_checkpointed_and_kept(study):
     assert run_cfg.train.checkpoint_every == 1000
     assert run_cfg.train.keep_checkpoints == 20
     assert run_cfg.loss == {"name": "mse"} and run_cfg.losses == []
+
+
+def test_dead_hidden_layers_are_detected_and_reported(study):
+    import sys
+
+    import equinox as eqx
+    import jax
+
+    from l1jax import sr
+
+    module = sys.modules["l1jax_study_super_resolution"]
+    keys = jax.random.split(jax.random.key(0), 2)
+    models = eqx.filter_vmap(lambda k: sr.SRCNN(2, 3, 8, 3, key=k))(keys)
+    # Seed 1: a bias of -1e3 on the second hidden layer keeps every unit below zero.
+    bias = models.layers[1].bias.at[1].set(-1e3)
+    models = eqx.tree_at(lambda m: m.layers[1].bias, models, bias)
+    lr = jax.random.uniform(jax.random.key(1), (12, 12, 3))
+    activity = module.dead_layers(models, lr)
+    assert len(activity) == 2 and len(activity[0]) == 2
+    assert min(activity[0]) > 0 and activity[1][1] == 0.0
+    # Fractions are of channels: layer 1 has 8, layer 2 has 4.
+    assert all(f * 8 == round(f * 8) for f in (activity[0][0], activity[1][0]))
+    rows = {t: {k: {"mean": 30.0, "std": 0.0} for k in module.METRICS} for t in ("l1", "l2")}
+    out = module.findings(rows, {"l1": activity, "l2": [[1.0, 1.0], [0.5, 0.25]]})
+    assert out["dead_layer_seeds"] == {"l1": [1]}
+    assert any("l1: seed index(es) [1]" in line for line in out["statements"])
+    assert module.dead_layers(sr.ESPCN(2, 3, 8, key=keys[0]), lr) is None
