@@ -176,6 +176,13 @@ def image_metrics(out: jax.Array, hr: jax.Array, *, scale: int) -> dict[str, jax
     }
 
 
+def _per_seed(models) -> list:
+    """The models of a stack (leading axis: seeds), one by one."""
+    n = jax.tree.leaves(eqx.filter(models, eqx.is_array))[0].shape[0]
+    return [jax.tree.map(lambda x: x[i] if eqx.is_array(x) else x, models)  # noqa: B023
+            for i in range(n)]
+
+
 @eqx.filter_jit
 def _eval_model(model, lr: jax.Array, hr: jax.Array):
     """Metrics and clipped output of one model on one image."""
@@ -190,9 +197,7 @@ def _eval_models(models, lr: jax.Array, hr: jax.Array):
     One seed at a time (one compiled function for all): vmapping over the weights would make
     every convolution a grouped one, which XLA:CPU runs several times slower.
     """
-    n = jax.tree.leaves(eqx.filter(models, eqx.is_array))[0].shape[0]
-    runs = [_eval_model(jax.tree.map(lambda x: x[i] if eqx.is_array(x) else x, models), lr, hr)
-            for i in range(n)]
+    runs = [_eval_model(model, lr, hr) for model in _per_seed(models)]
     metrics = {k: np.stack([np.asarray(m[k]) for m, _ in runs]) for k in runs[0][0]}
     return metrics, np.stack([np.asarray(o) for _, o in runs])
 
@@ -350,9 +355,7 @@ def dead_layers(models, lr: jax.Array) -> list[list[float]] | None:
     """Per seed, the active-channel fraction of each hidden layer (SRCNN; None otherwise)."""
     if not isinstance(models, sr.SRCNN):
         return None
-    n = jax.tree.leaves(eqx.filter(models, eqx.is_array))[0].shape[0]
-    return [[float(f) for f in _channel_activity(
-        jax.tree.map(lambda x: x[i] if eqx.is_array(x) else x, models), lr)] for i in range(n)]
+    return [[float(f) for f in _channel_activity(model, lr)] for model in _per_seed(models)]
 
 
 def _stacked(params, grid) -> Any:

@@ -38,20 +38,16 @@ from l1jax._checks import check_range
 from l1jax.image._filters import window_size
 from l1jax.image._metrics import (
     MS_SSIM_WEIGHTS,
-    compute_dtype,
     ms_ssim_value,
     one_minus_ssim,
+    prepare_pair,
     pyramid_scales,
     ssim_complements,
-    ssim_constants,
 )
 from l1jax.image._validate import (
-    check_constants,
     check_fits,
-    check_max_val,
     choice,
     filter_size_for,
-    image_pair,
     scale_weights,
     static_positive,
 )
@@ -65,12 +61,7 @@ NEGATIVE_CS = ("clip", "rescale")
 
 
 def _prepare(predictions, targets, max_val, k1, k2, fn: str):
-    p, t = image_pair(predictions, targets, ("predictions", "targets"), fn)
-    check_max_val(max_val, fn)
-    check_constants(k1, k2, fn)
-    dtype = compute_dtype(p)
-    c1, c2 = ssim_constants(max_val, k1, k2, dtype)
-    return p.astype(dtype), t.astype(dtype), c1, c2
+    return prepare_pair(predictions, targets, max_val, k1, k2, fn, ("predictions", "targets"))
 
 
 def ssim_loss(

@@ -148,8 +148,10 @@ def pyramid_scales(
     return tuple((sigma, size, "valid", j > 0) for j in range(n))
 
 
-def _prepare(a, b, max_val, k1, k2, fn: str):
-    x, y = image_pair(a, b, ("a", "b"), fn)
+def prepare_pair(a, b, max_val, k1, k2, fn: str, names: tuple[str, str] = ("a", "b")):
+    """Checks an image pair and the SSIM constants; returns both images in the compute dtype
+    and ``(c1, c2)``."""
+    x, y = image_pair(a, b, names, fn)
     check_max_val(max_val, fn)
     check_constants(k1, k2, fn)
     dtype = compute_dtype(x)
@@ -235,7 +237,7 @@ def ssim(
       assessment: from error visibility to structural similarity. IEEE TIP 13(4), 600-612.
       scikit-image 0.26 ``skimage.metrics.structural_similarity``.
     """
-    x, y, c1, c2 = _prepare(a, b, max_val, k1, k2, "ssim")
+    x, y, c1, c2 = prepare_pair(a, b, max_val, k1, k2, "ssim")
     sigma = static_positive(sigma, "sigma", "ssim")
     size = filter_size_for(filter_size, sigma, "ssim")
     check_fits(x.shape, size, "ssim", f"the filter_size={size} window of sigma={sigma}")
@@ -283,7 +285,7 @@ def ms_ssim(
       Wang, Z., Simoncelli, E. P. and Bovik, A. C. (2003). Multiscale structural similarity for
       image quality assessment. Asilomar Conference on Signals, Systems and Computers.
     """
-    x, y, c1, c2 = _prepare(a, b, max_val, k1, k2, "ms_ssim")
+    x, y, c1, c2 = prepare_pair(a, b, max_val, k1, k2, "ms_ssim")
     w = scale_weights(weights, "weights", "ms_ssim")
     sigma = static_positive(sigma, "sigma", "ms_ssim")
     size = filter_size_for(filter_size, sigma, "ms_ssim")
