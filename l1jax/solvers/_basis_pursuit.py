@@ -15,7 +15,7 @@ import jax.scipy.linalg as jsl
 from jax.typing import ArrayLike
 
 from l1jax.solvers import _validate as v
-from l1jax.solvers._quantile import smallest_k, weighted_gram
+from l1jax.solvers._linalg import smallest_k, weighted_gram
 from l1jax.solvers._result import SolverResult
 
 __all__ = ["basis_pursuit", "BASIS_PURSUIT_METHODS"]
@@ -32,21 +32,58 @@ def _keep_best(x, obj, best_x, best_obj):
     return jnp.where(better, x, best_x), jnp.where(better, obj, best_obj)
 
 
+def _dual_gap(A, b, x, nu):
+    """Certified relative gap of ``x`` from the dual candidate ``nu``; inf when not finite.
+
+    ``nu`` is scaled into ``||A^T nu||_inf <= 1`` (dual feasible), so ``b^T nu`` bounds the
+    optimum from below and ``||x||_1 - b^T nu = sum_j (|x_j| - x_j (A^T nu)_j) + (A x - b)^T nu``:
+    non-negative terms plus the infeasibility term. The result is the larger of that gap relative
+    to ``||x||_1`` and the relative primal residual ``||A x - b|| / ||b||``.
+    """
+    tiny = jnp.finfo(A.dtype).tiny
+    atnu = nu @ A
+    scale = jnp.maximum(1, jnp.max(jnp.abs(atnu)))
+    nu, atnu = nu / scale, atnu / scale
+    res = A @ x - b
+    gap = jnp.sum(jnp.abs(x) - x * atnu) + jnp.abs(res @ nu)
+    rel = gap / jnp.maximum(jnp.sum(jnp.abs(x)), tiny)
+    infeas = jnp.linalg.norm(res) / jnp.maximum(jnp.linalg.norm(b), tiny)
+    rel = jnp.maximum(rel, infeas)
+    return jnp.where(jnp.isnan(rel), jnp.inf, rel)
+
+
 def _vertex(A, b, x):
-    """Vertex on the ``m`` largest ``|x|``: (x, ||x||_1, certified optimal)."""
+    """Vertex on the ``m`` largest ``|x|``: ``(x, ||x||_1, its basis dual nu)``."""
     m = A.shape[0]
     absx = jnp.abs(x)
     idx = smallest_k(jnp.max(absx) - absx, m)
-    lu = jsl.lu_factor(A[:, idx])  # one LU for both solves, see _quantile._vertex
+    lu = jsl.lu_factor(A[:, idx])  # one LU for both solves, see _certify._basis_solve
     xs = jsl.lu_solve(lu, b)
     eps = 10 * float(jnp.finfo(A.dtype).eps) ** 0.5
     # Entries that vanish on the basis are degenerate; sign 0 keeps them inside [-1, 1].
     sgn = jnp.where(jnp.abs(xs) > eps * jnp.max(jnp.abs(xs)), jnp.sign(xs), 0)
     nu = jsl.lu_solve(lu, sgn, trans=1)
-    certified = jnp.max(jnp.abs(nu @ A)) <= 1 + eps  # False on NaN
     xv = jnp.zeros_like(x).at[idx].set(xs)
     obj = jnp.sum(jnp.abs(xv))
-    return xv, jnp.where(jnp.isfinite(obj), obj, jnp.inf), certified
+    return xv, jnp.where(jnp.isfinite(obj), obj, jnp.inf), nu
+
+
+class _Best:
+    """Best point by ``||x||_1`` and its certified gap over every dual candidate seen for it."""
+
+    @staticmethod
+    def update(best, A, b, x, nu, polish):
+        best_x, best_obj, gap = best
+        cands = [(x, jnp.sum(jnp.abs(x)), nu)]
+        if polish:
+            cands.append(_vertex(A, b, x))
+        for cx, cobj, _ in cands:
+            better = cobj < best_obj
+            gap = jnp.where(better, jnp.inf, gap)
+            best_x, best_obj = _keep_best(cx, cobj, best_x, best_obj)
+        for *_, cnu in cands:
+            gap = jnp.minimum(gap, _dual_gap(A, b, best_x, cnu))
+        return best_x, best_obj, gap
 
 
 def _admm(A, b, tol, max_steps, polish):
@@ -69,48 +106,34 @@ def _admm(A, b, tol, max_steps, polish):
         return x, z_new, u + x - z_new, rho, z
 
     def body(st):
-        carry, best_x, best_obj, k, _, _ = st
+        carry, best, k = st
         carry = jax.lax.fori_loop(0, _INNER, lambda _, cr: step(cr), carry)
         x, z, u, rho, z_old = carry
         res_p = jnp.linalg.norm(x - z)
         res_d = rho * jnp.linalg.norm(z - z_old)
         eps_p = tol * jnp.maximum(jnp.maximum(jnp.linalg.norm(x), jnp.linalg.norm(z)), tiny)
         eps_d = tol * jnp.maximum(rho * jnp.linalg.norm(u), tiny)
-        small = (res_p <= eps_p) & (res_d <= eps_d)
         adapt = k < _ADAPT_UNTIL * _INNER
         up = adapt & (res_p / eps_p > 10 * res_d / eps_d)
         down = adapt & (res_d / eps_d > 10 * res_p / eps_p)
         f = jnp.where(up, 2.0, jnp.where(down, 0.5, 1.0)).astype(dtype)
         carry = (x, z, u / f, rho * f, z_old)
-        best_x, best_obj = _keep_best(x, jnp.sum(jnp.abs(x)), best_x, best_obj)
-        certified = jnp.array(False)
-        if polish:
-            xv, objv, certified = _vertex(A, b, x)
-            best_x, best_obj = _keep_best(xv, objv, best_x, best_obj)
-        # rho u estimates a subgradient A^T nu of ||x||_1; scaled into |A^T nu| <= 1, weak duality
-        # turns it into a lower bound on the optimum.
-        # The barrier orders this solve after the vertex LU (see _quantile._vertex on why).
-        _, rhs = jax.lax.optimization_barrier((certified, A @ (rho * u)))
-        nu = jsl.cho_solve(chol, rhs)
-        nu = nu / jnp.maximum(1, jnp.max(jnp.abs(nu @ A)))
-        small = small | (best_obj - b @ nu <= tol * jnp.maximum(best_obj, tiny))
-        return carry, best_x, best_obj, k + _INNER, certified, small
+        # rho u estimates a subgradient A^T nu of ||x||_1 (the multiplier of x = z).
+        nu = jsl.cho_solve(chol, A @ (rho * u))
+        # The barrier orders the vertex LU after this solve (see _certify._basis_solve on why).
+        nu, x = jax.lax.optimization_barrier((nu, x))
+        best = _Best.update(best, A, b, x, nu, polish)
+        return carry, best, k + _INNER
 
     def cond(st):
-        carry, _, _, k, certified, small = st
-        return (k < max_steps) & ~certified & ~small & jnp.all(jnp.isfinite(carry[0]))
+        carry, best, k = st
+        return (k < max_steps) & ~(best[2] <= tol) & jnp.all(jnp.isfinite(carry[0]))
 
     zero = jnp.zeros_like(x0)
-    init = (
-        (x0, x0, zero, rho0, x0),
-        x0,
-        jnp.sum(jnp.abs(x0)),
-        jnp.array(0, jnp.int32),
-        jnp.array(False),
-        jnp.array(False),
-    )
-    _, best_x, best_obj, k, certified, small = jax.lax.while_loop(cond, body, init)
-    return best_x, best_obj, k, certified | small
+    best = (x0, jnp.sum(jnp.abs(x0)), jnp.array(jnp.inf, dtype))
+    init = ((x0, x0, zero, rho0, x0), best, jnp.array(0, jnp.int32))
+    _, (best_x, best_obj, gap), k = jax.lax.while_loop(cond, body, init)
+    return best_x, best_obj, k, gap
 
 
 def _ipm(A, b, tol, max_steps, polish):
@@ -127,7 +150,7 @@ def _ipm(A, b, tol, max_steps, polish):
     jitter = jnp.finfo(dtype).eps ** 0.75 * jnp.eye(m, dtype=dtype)
 
     def body(st):
-        p, q, nu, sp, sq, best_x, best_obj, k, _, _ = st
+        p, q, nu, sp, sq, best, k = st
         rb = b - A @ (p - q)
         atnu = nu @ A
         rcp = 1 - atnu - sp
@@ -161,19 +184,13 @@ def _ipm(A, b, tol, max_steps, polish):
 
         x = p - q
         x = x - jsl.cho_solve(chol0, A @ x - b) @ A
-        best_x, best_obj = _keep_best(x, jnp.sum(jnp.abs(x)), best_x, best_obj)
-        certified = jnp.array(False)
-        if polish:
-            xv, objv, certified = _vertex(A, b, x)
-            best_x, best_obj = _keep_best(xv, objv, best_x, best_obj)
-        # Weak duality (sp, sq > 0 keep |A^T nu| <= 1): b^T nu bounds the optimum from below.
-        small_gap = best_obj - b @ nu <= tol * jnp.maximum(best_obj, tiny)
-        return p, q, nu, sp, sq, best_x, best_obj, k + 1, certified, small_gap
+        best = _Best.update(best, A, b, x, nu, polish)
+        return p, q, nu, sp, sq, best, k + 1
 
     def cond(st):
-        p, q, nu, *_, k, certified, small_gap = st
+        p, q, nu, *_, best, k = st
         finite = jnp.isfinite(jnp.sum(p) + jnp.sum(q) + jnp.sum(nu))
-        return (k < max_steps) & ~certified & ~small_gap & finite
+        return (k < max_steps) & ~(best[2] <= tol) & finite
 
     ones = jnp.ones_like(x0)
     init = (
@@ -182,14 +199,11 @@ def _ipm(A, b, tol, max_steps, polish):
         jnp.zeros((m,), dtype),
         ones,
         ones,
-        x0,
-        jnp.sum(jnp.abs(x0)),
+        (x0, jnp.sum(jnp.abs(x0)), jnp.array(jnp.inf, dtype)),
         jnp.array(0, jnp.int32),
-        jnp.array(False),
-        jnp.array(False),
     )
-    *_, best_x, best_obj, k, certified, small_gap = jax.lax.while_loop(cond, body, init)
-    return best_x, best_obj, k, certified | small_gap
+    *_, (best_x, best_obj, gap), k = jax.lax.while_loop(cond, body, init)
+    return best_x, best_obj, k, gap
 
 
 _SOLVERS = {"admm": _admm, "ipm": _ipm}
@@ -197,8 +211,8 @@ _SOLVERS = {"admm": _admm, "ipm": _ipm}
 
 @functools.partial(jax.jit, static_argnames=("method", "max_steps", "polish"))
 def _solve(A, b, tol, *, method, max_steps, polish):
-    x, obj, k, ok = _SOLVERS[method](A, b, tol, max_steps, polish)
-    return SolverResult(x, obj, k, ok & jnp.all(jnp.isfinite(x)))
+    x, obj, k, gap = _SOLVERS[method](A, b, tol, max_steps, polish)
+    return SolverResult(x, obj, k, (gap <= tol) & jnp.all(jnp.isfinite(x)), gap)
 
 
 def basis_pursuit(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from jax.typing import ArrayLike
 
 from l1jax.solvers import _quantile
@@ -14,7 +16,7 @@ def lad(
     X: ArrayLike,
     y: ArrayLike,
     *,
-    method: str = "ipm",
+    method: Literal["ipm", "admm", "irls"] = "ipm",
     tol: float | None = None,
     max_steps: int | None = None,
     polish: bool = True,
@@ -30,12 +32,14 @@ def lad(
       X: design, shape ``(n, d)`` with ``n >= d``.
       y: responses, shape ``(n,)``.
       method: ``"ipm"`` (default), ``"admm"`` or ``"irls"``.
-      tol: relative tolerance; default ``1e-10`` (float64) or ``1e-6`` (float32).
+      tol: relative duality gap that certifies convergence; default ``1e-10`` (float64) or
+        ``1e-6`` (float32).
       max_steps: iteration cap; default per method.
       polish: try the exact LP vertex through the ``d`` smallest residuals.
 
     Returns:
-      :class:`SolverResult` with ``coef`` of shape ``(d,)`` and ``objective = mean|y - X coef|``.
+      :class:`SolverResult` with ``coef`` of shape ``(d,)``, ``objective = mean|y - X coef|`` and
+      the certificate ``gap`` (relative, as in :func:`quantile_regression`).
 
     Raises:
       ValueError: as :func:`quantile_regression`.
@@ -46,5 +50,5 @@ def lad(
         Statistical Science 12(4).
     """
     X, y, tau, tol, max_steps = _quantile.prepare("lad", X, y, 0.5, method, tol, max_steps)
-    res = _quantile._solve(X, y, tau, tol, method=method, max_steps=max_steps, polish=polish)
+    res = _quantile.solve_and_warn("lad", X, y, tau, tol, method, max_steps, polish)
     return res._replace(objective=2 * res.objective)

@@ -1,15 +1,18 @@
 """Quantile regression ``min_b mean(rho_tau(y - X b))``: interior point, ADMM and IRLS.
 
-All three share :func:`_vertex`, the classical LP polish: the optimum of a quantile regression
-is (generically) a vertex where ``d`` residuals are exactly zero. From an approximate solution we
-take the ``d`` smallest residuals as the basis, solve that square system exactly and check the
-dual certificate ``X_S^T a = -sum_{i not in S} psi_tau(r_i) x_i`` with ``a`` in ``[tau-1, tau]``.
-A certified vertex is the exact LP optimum (up to round-off), so the solvers stop there.
+Every method solves the equilibrated problem (:func:`l1jax.solvers._linalg.equilibrate`: columns
+centred on an intercept column and scaled, ``y`` scaled) and maps the solution back. Each check
+tracks the best point seen and a certified bound on its distance to the optimum, the LP duality
+gap of :mod:`l1jax.solvers._certify`, from the method's own dual estimate and from the vertex
+through the ``d`` smallest residuals. A method stops when that gap is below ``tol``; with
+``polish=True`` an uncertified result then finishes with simplex pivots from that vertex.
+``converged`` is ``gap <= tol``, never "the objective stopped changing".
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +21,8 @@ from jax.typing import ArrayLike
 
 from l1jax._checks import check_range
 from l1jax.solvers import _validate as v
+from l1jax.solvers._certify import dual_gap, pinball_sum, refine, relative_gap, vertex
+from l1jax.solvers._linalg import equilibrate, weighted_gram
 from l1jax.solvers._result import SolverResult
 
 __all__ = ["quantile_regression", "QUANTILE_METHODS"]
@@ -29,83 +34,40 @@ _ADMM_ADAPT_UNTIL = 200  # outer rounds with residual balancing; fixed rho after
 _IPM_ETA = 0.9995  # fraction of the step to the boundary
 
 
-def _pinball_sum(r: jax.Array, tau: jax.Array) -> jax.Array:
-    return jnp.sum(jnp.maximum(tau * r, (tau - 1) * r))
+class _Best:
+    """The best point seen and its certified gap, updated from iterates and their vertices."""
+
+    @staticmethod
+    def init(X, y, tau, chol, b, u):
+        r = y - X @ b
+        obj = pinball_sum(r, tau)
+        obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
+        return b, r, obj, dual_gap(X, chol, r, tau, u)
+
+    @staticmethod
+    def update(best, X, y, tau, chol, b, u, polish):
+        """Offers the iterate ``b`` (dual estimate ``u``) and, with polish, its vertex."""
+        cands = [_Best.init(X, y, tau, chol, b, u)]
+        if polish:
+            cands.append(vertex(X, y, tau, chol, cands[0][1]))
+        best_b, best_r, best_obj, best_gap = best
+        for cb, cr, cobj, cgap in cands:
+            better = cobj < best_obj
+            best_b = jnp.where(better, cb, best_b)
+            best_r = jnp.where(better, cr, best_r)
+            best_gap = jnp.where(better, cgap, best_gap)
+            best_obj = jnp.where(better, cobj, best_obj)
+        # Any dual point certifies any primal point: pair the best residual with this dual.
+        best_gap = jnp.minimum(best_gap, dual_gap(X, chol, best_r, tau, u))
+        return best_b, best_r, best_obj, best_gap
 
 
-def _cert_tol(dtype) -> float:
-    return 10 * float(jnp.finfo(dtype).eps) ** 0.5
+def _done(best, y, tol):
+    _, _, obj, gap = best
+    return relative_gap(gap, obj, y) <= tol
 
 
-def smallest_k(a: jax.Array, k: int) -> jax.Array:
-    """Indices of ``k`` smallest entries of ``a >= 0``, in index order.
-
-    Bisection on the bit patterns (monotone for non-negative floats) finds the k-th smallest value
-    exactly in ``bits`` passes over ``a``; on CPU this is ~20x faster than ``lax.top_k``.
-    """
-    itype = jnp.int64 if a.dtype == jnp.float64 else jnp.int32
-    bits = jax.lax.bitcast_convert_type(a, itype)
-
-    def halve(_, lohi):
-        lo, hi = lohi
-        mid = lo + (hi - lo) // 2
-        enough = jnp.sum(bits <= mid) >= k
-        return jnp.where(enough, lo, mid), jnp.where(enough, mid, hi)
-
-    lo = jnp.array(-1, itype)
-    _, hi = jax.lax.fori_loop(0, jnp.iinfo(itype).bits, halve, (lo, jnp.max(bits)))
-    return jnp.nonzero(bits <= hi, size=k, fill_value=0)[0]
-
-
-def weighted_gram(X: jax.Array, block: int = 4096):
-    """Returns ``D -> X^T diag(D) X``, accumulated over row blocks that stay in cache.
-
-    On CPU this is 3-5x faster than one ``(X.T * D) @ X`` for ``n`` in the 1e5 range.
-    """
-    n, d = X.shape
-    m = n // block
-    if m < 2:
-        return lambda D: (X * D[:, None]).T @ X
-    head = X[: m * block].reshape(m, block, d)
-    tail = X[m * block :]
-
-    def gram(D):
-        dh = D[: m * block].reshape(m, block)
-        acc = (tail * D[m * block :, None]).T @ tail
-
-        def add(i, acc):
-            return acc + (head[i] * dh[i][:, None]).T @ head[i]
-
-        return jax.lax.fori_loop(0, m, add, acc)
-
-    return gram
-
-
-def _vertex(X, y, tau, r):
-    """Vertex through the ``d`` smallest ``|r|``: (coef, sum objective, certified optimal)."""
-    d = X.shape[1]
-    idx = smallest_k(jnp.abs(r), d)
-    # One LU for both solves: two independent LAPACK factorisations can run on concurrent XLA
-    # threads, and SciPy's multithreaded OpenBLAS (which jaxlib calls on CPU) can deadlock then.
-    lu = jsl.lu_factor(X[idx])
-    bv = jsl.lu_solve(lu, y[idx])
-    rv = y - X @ bv
-    in_basis = jnp.zeros(r.shape, bool).at[idx].set(True)
-    psi = jnp.where(in_basis, 0.0, jnp.where(rv > 0, tau, tau - 1)).astype(X.dtype)
-    av = jsl.lu_solve(lu, -(psi @ X), trans=1)
-    eps = _cert_tol(X.dtype)
-    certified = jnp.all((av >= tau - 1 - eps) & (av <= tau + eps))  # False on NaN
-    obj = _pinball_sum(rv, tau)
-    obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
-    return bv, obj, certified
-
-
-def _keep_best(b, obj, best_b, best_obj):
-    better = obj < best_obj
-    return jnp.where(better, b, best_b), jnp.where(better, obj, best_obj)
-
-
-def _ipm(X, y, tau, tol, max_steps, polish):
+def _ipm(X, y, tau, tol, max_steps, polish, chol):
     """Mehrotra predictor-corrector on the bounded dual LP (Frisch-Newton, Portnoy-Koenker).
 
     Dual: ``max_a y^T a  s.t.  X^T a = (1 - tau) X^T 1,  0 <= a <= 1``; ``b`` is its multiplier.
@@ -113,8 +75,7 @@ def _ipm(X, y, tau, tol, max_steps, polish):
     n, d = X.shape
     dtype = X.dtype
     tiny = jnp.finfo(dtype).tiny
-    xtx = X.T @ X
-    b0 = jsl.cho_solve(jsl.cho_factor(xtx), X.T @ y)
+    b0 = jsl.cho_solve(chol, X.T @ y)
     r0 = y - X @ b0
     delta = jnp.maximum(jnp.mean(jnp.abs(r0)), tiny)
     a0 = jnp.full((n,), 1 - tau, dtype)
@@ -123,17 +84,17 @@ def _ipm(X, y, tau, tol, max_steps, polish):
     gram = weighted_gram(X)
 
     def body(st):
-        a, b, r, z, w, best_b, best_obj, k, _, _ = st
+        a, b, r, z, w, best, k = st
         s = 1 - a
         rp = rhs_eq - a @ X
         rd = r - w + z
         D = 1 / (w / s + z / a)
         M = gram(D)
-        chol = jsl.cho_factor(M + jnp.trace(M) / d * jitter)
+        chol_m = jsl.cho_factor(M + jnp.trace(M) / d * jitter)
 
         def newton(r3, r4):
             h = rd + r3 / a - r4 / s
-            db = jsl.cho_solve(chol, (D * h) @ X - rp)
+            db = jsl.cho_solve(chol_m, (D * h) @ X - rp)
             da = D * (h - X @ db)
             return da, db, (r3 - z * da) / a, (r4 + w * da) / s
 
@@ -153,150 +114,114 @@ def _ipm(X, y, tau, tol, max_steps, polish):
         b = b + _IPM_ETA * ad * db
         z = z + _IPM_ETA * ad * dz
         w = w + _IPM_ETA * ad * dw
-
         r = y - X @ b
-        best_b, best_obj = _keep_best(b, _pinball_sum(r, tau), best_b, best_obj)
-        certified = jnp.array(False)
-        if polish:
-            bv, objv, certified = _vertex(X, y, tau, r)
-            best_b, best_obj = _keep_best(bv, objv, best_b, best_obj)
-        # Weak duality: X^T (a - (1 - tau)) = 0 and 0 <= a <= 1 make y^T (a - (1 - tau)) a
-        # lower bound on the optimum.
-        gap = best_obj - y @ (a - (1 - tau))
-        small_gap = gap <= tol * jnp.maximum(best_obj, tiny)
-        return a, b, r, z, w, best_b, best_obj, k + 1, certified, small_gap
+        best = _Best.update(best, X, y, tau, chol, b, a - (1 - tau), polish)
+        return a, b, r, z, w, best, k + 1
 
     def cond(st):
-        a, b, _, z, w, _, _, k, certified, small_gap = st
+        a, b, _, z, w, best, k = st
         finite = jnp.all(jnp.isfinite(b)) & jnp.isfinite(jnp.sum(a) + jnp.sum(z) + jnp.sum(w))
-        return (k < max_steps) & ~certified & ~small_gap & finite
+        return (k < max_steps) & ~_done(best, y, tol) & finite
 
-    init = (
-        a0,
-        b0,
-        r0,
-        jnp.maximum(-r0, 0) + delta,
-        jnp.maximum(r0, 0) + delta,
-        b0,
-        _pinball_sum(r0, tau),
-        jnp.array(0, jnp.int32),
-        jnp.array(False),
-        jnp.array(False),
-    )
-    *_, best_b, best_obj, k, certified, small_gap = jax.lax.while_loop(cond, body, init)
-    return best_b, best_obj, k, certified | small_gap
+    best = _Best.init(X, y, tau, chol, b0, a0 - (1 - tau))
+    z0, w0 = jnp.maximum(-r0, 0) + delta, jnp.maximum(r0, 0) + delta
+    init = (a0, b0, r0, z0, w0, best, jnp.array(0, jnp.int32))
+    *_, best, k = jax.lax.while_loop(cond, body, init)
+    return best, k
 
 
-def _admm(X, y, tau, tol, max_steps, polish):
-    """ADMM on ``min sum rho_tau(z)  s.t.  z = y - X b`` with one QR of ``X`` for every rho.
+def _admm(X, y, tau, tol, max_steps, polish, chol):
+    """ADMM on ``min sum rho_tau(z)  s.t.  z = y - X b`` with one Cholesky of ``X^T X``.
 
-    The b-update is least squares in ``range(X)``, ``X b = Q Q^T (y - z - u)``, which does not
-    depend on rho: residual balancing changes rho for free.
+    The b-update is least squares, ``b = (X^T X)^{-1} X^T (y - z - u)``, which does not depend on
+    rho: residual balancing changes rho for free. The multiplier of ``z + X b = y`` is ``rho u``
+    and ``-rho u`` estimates the LP dual.
     """
-    n, d = X.shape
     dtype = X.dtype
     tiny = jnp.finfo(dtype).tiny
-    Q, R = jnp.linalg.qr(X)
-    c0 = Q.T @ y
-    r0 = y - Q @ c0
+    b0 = jsl.cho_solve(chol, X.T @ y)
+    r0 = y - X @ b0
     rho0 = 1 / jnp.maximum(jnp.mean(jnp.abs(r0)), tiny)
 
     def admm_step(carry):
-        c, z, u, rho = carry
-        c = Q.T @ (y - z - u)
-        xb = Q @ c
+        b, z, u, rho = carry
+        b = jsl.cho_solve(chol, (y - z - u) @ X)
+        xb = X @ b
         vv = y - xb - u
         z = vv - jnp.clip(vv, (tau - 1) / rho, tau / rho)
         u = u + xb + z - y
-        return c, z, u, rho, xb
+        return b, z, u, rho, xb
 
     def body(st):
-        c, z, u, rho, best_b, best_obj, k, _, _ = st
-        c, z, u, rho = jax.lax.fori_loop(
-            0, _ADMM_INNER - 1, lambda _, cr: admm_step(cr)[:4], (c, z, u, rho)
+        b, z, u, rho, best, k = st
+        b, z, u, rho = jax.lax.fori_loop(
+            0, _ADMM_INNER - 1, lambda _, cr: admm_step(cr)[:4], (b, z, u, rho)
         )
         z_old = z
-        c, z, u, rho, xb = admm_step((c, z, u, rho))
+        b, z, u, rho, xb = admm_step((b, z, u, rho))
         res_p = jnp.linalg.norm(xb + z - y)
-        res_d = rho * jnp.linalg.norm(Q.T @ (z - z_old))
+        res_d = rho * jnp.linalg.norm(X @ jsl.cho_solve(chol, (z - z_old) @ X))
         eps_p = tol * jnp.maximum(jnp.maximum(jnp.linalg.norm(xb), jnp.linalg.norm(z)), tiny)
         eps_d = tol * jnp.maximum(rho * jnp.linalg.norm(u), tiny)
-        small_res = (res_p <= eps_p) & (res_d <= eps_d)
+        best = _Best.update(best, X, y, tau, chol, b, -rho * u, polish)
         # Residual balancing (Boyd et al. 2011, sec. 3.4.1); the scaled dual u follows rho.
         adapt = k < _ADMM_ADAPT_UNTIL * _ADMM_INNER
         up = adapt & (res_p / eps_p > 10 * res_d / eps_d)
         down = adapt & (res_d / eps_d > 10 * res_p / eps_p)
         scale = jnp.where(up, 2.0, jnp.where(down, 0.5, 1.0)).astype(dtype)
-        rho, u = rho * scale, u / scale
-
-        b = jsl.solve_triangular(R, c)
-        r = y - X @ b
-        best_b, best_obj = _keep_best(b, _pinball_sum(r, tau), best_b, best_obj)
-        certified = jnp.array(False)
-        if polish:
-            bv, objv, certified = _vertex(X, y, tau, r)
-            best_b, best_obj = _keep_best(bv, objv, best_b, best_obj)
-        return c, z, u, rho, best_b, best_obj, k + _ADMM_INNER, certified, small_res
+        return b, z, u / scale, rho * scale, best, k + _ADMM_INNER
 
     def cond(st):
-        c, z, *_, k, certified, small_res = st
-        finite = jnp.all(jnp.isfinite(c)) & jnp.all(jnp.isfinite(z))
-        return (k < max_steps) & ~certified & ~small_res & finite
+        b, z, *_, best, k = st
+        finite = jnp.all(jnp.isfinite(b)) & jnp.all(jnp.isfinite(z))
+        return (k < max_steps) & ~_done(best, y, tol) & finite
 
-    b0 = jsl.solve_triangular(R, c0)
-    init = (
-        c0,
-        r0,
-        jnp.zeros_like(y),
-        rho0,
-        b0,
-        _pinball_sum(r0, tau),
-        jnp.array(0, jnp.int32),
-        jnp.array(False),
-        jnp.array(False),
-    )
-    *_, best_b, best_obj, k, certified, small_res = jax.lax.while_loop(cond, body, init)
-    return best_b, best_obj, k, certified | small_res
+    best = _Best.init(X, y, tau, chol, b0, jnp.zeros_like(y))
+    init = (b0, r0, jnp.zeros_like(y), rho0, best, jnp.array(0, jnp.int32))
+    *_, best, k = jax.lax.while_loop(cond, body, init)
+    return best, k
 
 
-def _irls(X, y, tau, tol, max_steps, polish):
-    """MM iteration of Hunter and Lange (2000): weighted least squares on a perturbed loss."""
+def _irls(X, y, tau, tol, max_steps, polish, chol):
+    """MM iteration of Hunter and Lange (2000): weighted least squares on a perturbed loss.
+
+    At the update ``X^T (w r + 2 tau - 1) = 0`` with ``w = 1 / (|r_old| + eps)``, so
+    ``(w r + 2 tau - 1) / 2`` estimates the LP dual.
+    """
     n, d = X.shape
     dtype = X.dtype
     tiny = jnp.finfo(dtype).tiny
-    b0 = jsl.cho_solve(jsl.cho_factor(X.T @ X), X.T @ y)
+    b0 = jsl.cho_solve(chol, X.T @ y)
     r0 = y - X @ b0
-    # The perturbation trades accuracy of the MM fixed point for conditioning; polish recovers
-    # the exact vertex, so a relative floor of sqrt(tol) suffices.
+    # The perturbation trades accuracy of the MM fixed point for conditioning; the vertex finish
+    # recovers the exact optimum, so a relative floor of sqrt(tol) suffices.
     eps = jnp.maximum(jnp.sqrt(tol) * jnp.mean(jnp.abs(r0)), tiny)
     lin = (2 * tau - 1) * jnp.sum(X, axis=0)
     jitter = jnp.finfo(dtype).eps * jnp.eye(d, dtype=dtype)
     gram = weighted_gram(X)
 
     def body(st):
-        b, best_b, best_obj, prev_obj, k, _, _ = st
+        b, best, prev_obj, k, _ = st
         r = y - X @ b
         wt = 1 / (jnp.abs(r) + eps)
         M = gram(wt)
         b = jsl.cho_solve(jsl.cho_factor(M + jnp.trace(M) / d * jitter), (wt * y) @ X + lin)
         r = y - X @ b
-        obj = _pinball_sum(r, tau)
-        best_b, best_obj = _keep_best(b, obj, best_b, best_obj)
-        certified = jnp.array(False)
-        if polish:
-            bv, objv, certified = _vertex(X, y, tau, r)
-            best_b, best_obj = _keep_best(bv, objv, best_b, best_obj)
+        obj = pinball_sum(r, tau)
+        best = _Best.update(best, X, y, tau, chol, b, (wt * r + 2 * tau - 1) / 2, polish)
+        # The MM fixed point of the perturbed loss is not the LP optimum: once the objective
+        # stalls, further steps cannot help and the vertex finish takes over.
         stalled = jnp.abs(prev_obj - obj) <= tol * jnp.maximum(obj, tiny)
-        return b, best_b, best_obj, obj, k + 1, certified, stalled
+        return b, best, obj, k + 1, stalled
 
     def cond(st):
-        b, *_, k, certified, stalled = st
-        return (k < max_steps) & ~certified & ~stalled & jnp.all(jnp.isfinite(b))
+        b, best, _, k, stalled = st
+        return (k < max_steps) & ~_done(best, y, tol) & ~stalled & jnp.all(jnp.isfinite(b))
 
-    obj0 = _pinball_sum(r0, tau)
-    init = (b0, b0, obj0, obj0, jnp.array(0, jnp.int32), jnp.array(False), jnp.array(False))
-    _, best_b, best_obj, _, k, certified, stalled = jax.lax.while_loop(cond, body, init)
-    return best_b, best_obj, k, certified | stalled
+    best = _Best.init(X, y, tau, chol, b0, jnp.zeros_like(y))
+    init = (b0, best, best[2], jnp.array(0, jnp.int32), jnp.array(False))
+    _, best, _, k, _ = jax.lax.while_loop(cond, body, init)
+    return best, k
 
 
 _SOLVERS = {"ipm": _ipm, "admm": _admm, "irls": _irls}
@@ -304,13 +229,34 @@ _SOLVERS = {"ipm": _ipm, "admm": _admm, "irls": _irls}
 
 @functools.partial(jax.jit, static_argnames=("method", "max_steps", "polish"))
 def _solve(X, y, tau, tol, *, method, max_steps, polish):
-    n = X.shape[0]
+    n, d = X.shape
+    eq = equilibrate(X)
+    Xs = eq.Xs
+    ymax = jnp.max(jnp.abs(y))
+    yscale = jnp.where(ymax > 0, ymax, 1)
+    ys = y / yscale
+    chol = jsl.cho_factor(Xs.T @ Xs)
 
     def one(t):
-        b, obj, k, ok = _SOLVERS[method](X, y, t.astype(X.dtype), tol, max_steps, polish)
-        return SolverResult(b, obj / n, k, ok & jnp.all(jnp.isfinite(b)))
+        t = t.astype(X.dtype)
+        best, k = _SOLVERS[method](Xs, ys, t, tol, max_steps, polish, chol)
+        b, r, obj, gap = best
+        if polish:
+            # The vertex finish: simplex pivots, at most 2d + 10 (a handful from a good start).
+            vb, vr, vobj, vgap, _ = refine(Xs, ys, t, chol, r, tol, 2 * d + 10)
+            done = _done(best, ys, tol)
+            take = ~done & (vobj <= obj)
+            b = jnp.where(take, vb, b)
+            gap = jnp.where(take, vgap, gap)
+            obj = jnp.where(take, vobj, obj)
+        rel = relative_gap(gap, obj, ys)
+        rel = jnp.where(jnp.isnan(rel), jnp.inf, rel)
+        coef = eq.to_original(b) * yscale
+        ok = (rel <= tol) & jnp.all(jnp.isfinite(coef))
+        r = y - X @ coef
+        return SolverResult(coef, pinball_sum(r, t) / n, k, ok, rel)
 
-    # X-only work (factorisations, least-squares start) stays unbatched under this vmap.
+    # X-only work (equilibration, the Gram factor, the least-squares start) stays unbatched.
     return jax.vmap(one)(tau) if tau.ndim == 1 else one(tau)
 
 
@@ -329,7 +275,8 @@ def prepare(fn, X, y, tau, method, tol, max_steps):
         )
     v.check_finite(fn, "X", X)
     v.check_finite(fn, "y", y)
-    tau = jnp.asarray(tau)
+    v.check_full_column_rank(fn, "X", X)
+    tau = v.real_array(fn, "tau", tau)
     if tau.ndim > 1:
         raise ValueError(f"{fn}: tau must be a scalar or 1-D, got tau.ndim={tau.ndim}.")
     check_range("tau", tau, low=0.0, high=1.0, low_open=True, high_open=True, fn=fn)
@@ -338,12 +285,18 @@ def prepare(fn, X, y, tau, method, tol, max_steps):
     return X, y, tau, v.default_tol(tol, X.dtype), max_steps
 
 
+def solve_and_warn(fn, X, y, tau, tol, method, max_steps, polish) -> SolverResult:
+    res = _solve(X, y, tau, tol, method=method, max_steps=max_steps, polish=polish)
+    v.warn_unconverged(fn, res, tol, method, X.dtype)
+    return res
+
+
 def quantile_regression(
     X: ArrayLike,
     y: ArrayLike,
     tau: ArrayLike,
     *,
-    method: str = "ipm",
+    method: Literal["ipm", "admm", "irls"] = "ipm",
     tol: float | None = None,
     max_steps: int | None = None,
     polish: bool = True,
@@ -353,46 +306,58 @@ def quantile_regression(
     ``rho_tau(r) = max(tau r, (tau - 1) r)`` (the pinball loss, residual ``y - X b`` as in
     scikit-learn). No intercept is added: append a column of ones to ``X`` for one.
 
-    Methods (each jit-compiled, ``vmap``-able over problems and over ``tau``):
+    Every method works on the equilibrated problem (columns centred on a constant column when
+    there is one, then scaled to unit RMS; ``y`` scaled) and maps the solution back, so unscaled
+    data (a column of ones next to incomes in the thousands) solve as well as scaled ones, in
+    float32 too. Methods (each jit-compiled, ``vmap``-able over problems and over ``tau``):
 
     * ``"ipm"`` (default): Mehrotra predictor-corrector interior point on the dual LP
       ``max y^T a s.t. X^T a = (1 - tau) X^T 1, 0 <= a <= 1`` (the Frisch-Newton method). One
       ``d x d`` Cholesky of ``X^T D X`` per step, typically 10-30 steps independent of ``n``.
-      Guarantee: the duality gap it tests is a certificate, ``objective - optimum <= gap``.
     * ``"admm"``: ADMM on the split ``z = y - X b`` (z-step: prox of the pinball loss; b-step:
-      least squares with one QR of ``X`` computed once). The b-step does not depend on rho, so rho
-      follows residual balancing for free (frozen after 2000 steps). Guarantee: converges for any
-      fixed rho > 0 (Boyd et al. 2011, sec. 3.2), at a rate that can be slow; cheap steps
-      (two products with ``Q``) suit accelerators and many ``tau`` sharing one factor.
+      least squares with one Cholesky of ``X^T X`` computed once). The b-step does not depend on
+      rho, so rho follows residual balancing for free (frozen after 2000 steps); cheap steps
+      (two products with ``X``) suit accelerators and many ``tau`` sharing one factor.
     * ``"irls"``: MM iteration of Hunter and Lange (2000), weighted least squares with weights
-      ``1 / (|r| + eps)``, ``eps = sqrt(tol) mean|r_0|`` (the eps floor keeps the weights bounded).
-      Guarantee: monotone descent to the minimiser of the eps-perturbed loss, within ``O(n eps)``.
+      ``1 / (|r| + eps)``, ``eps = sqrt(tol) mean|r_0|``; it stops when the perturbed objective
+      stalls, which is not the LP optimum: the vertex finish below makes it exact.
 
-    With ``polish=True`` each method also tries, at every check, the LP vertex through the ``d``
-    smallest residuals and keeps it when its objective is lower; when its dual certificate
-    holds it is the exact optimum and the solver stops (``converged=True``).
+    Certificate: every check computes the LP duality gap of the best point from a dual-feasible
+    point built from the method's own dual estimate and from the vertex through the ``d``
+    smallest residuals (``sum_i rho_tau(r_i) - y^T u`` with ``X^T u = 0``, ``u`` in
+    ``[tau - 1, tau]``), and stops once ``gap <= tol``. ``result.gap`` is that bound relative to
+    the objective (to ``eps ||y||_1`` when the objective is at round-off level), so
+    ``objective - optimum <= gap * objective`` up to round-off, and ``converged`` is
+    ``gap <= tol``. With ``polish=True`` an uncertified solve finishes with at most ``2 d + 10``
+    simplex pivots from that vertex (steepest edge, exact line search), which end at the exact
+    LP optimum when they certify it. When a concrete result is not certified, a
+    :class:`ConvergenceWarning` names the remedy; under ``jit``/``vmap`` check ``converged``.
 
     Args:
-      X: design, shape ``(n, d)`` with ``n >= d``.
+      X: design, shape ``(n, d)`` with ``n >= d``, full column rank; float32, float64 or integer.
       y: responses, shape ``(n,)``.
       tau: quantile level in ``(0, 1)``, a scalar or a 1-D array of levels.
       method: ``"ipm"``, ``"admm"`` or ``"irls"``.
-      tol: relative tolerance (duality gap for ipm, primal/dual residuals for admm, objective
-        change for irls); default ``1e-10`` in float64 and ``1e-6`` in float32.
+      tol: relative duality gap that certifies convergence; default ``1e-10`` in float64 and
+        ``1e-6`` in float32.
       max_steps: iteration cap; default 100 (ipm), 20000 (admm), 500 (irls).
-      polish: try the LP vertex as described above.
+      polish: try the LP vertex at every check and finish with simplex pivots.
 
     Returns:
       :class:`SolverResult` with ``coef`` of shape ``(d,)`` (``(len(tau), d)`` for 1-D ``tau``),
-      ``objective = mean(rho_tau(y - X coef))``, ``num_steps`` and ``converged``.
+      ``objective = mean(rho_tau(y - X coef))``, ``num_steps``, ``converged`` and ``gap``.
 
     Raises:
-      ValueError: wrong ndim, mismatched rows, ``n < d``, non-finite concrete ``X`` or ``y``,
-        ``tau`` outside ``(0, 1)``, unknown method. Under ``jit``/``vmap`` non-finite data cannot
-        be checked: the result is then NaN with ``converged=False``.
+      ValueError: wrong ndim, mismatched rows, ``n < d``, non-finite concrete ``X`` or ``y``, a
+        concrete ``X`` without full column rank (an all-zero or duplicated column), ``tau``
+        outside ``(0, 1)``, unknown method. Under ``jit``/``vmap`` values cannot be checked: NaN
+        data or a rank-deficient ``X`` then give ``converged=False`` (and NaN for NaN data).
+      TypeError: ``X``, ``y`` or ``tau`` not real numbers, or float16/bfloat16.
 
     References:
       Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
+      Barrodale, I. and Roberts, F. D. K. (1974). Solution of an overdetermined system of
+        equations in the l1 norm. Comm. ACM 17(6).
       Portnoy, S. and Koenker, R. (1997). The Gaussian hare and the Laplacian tortoise.
         Statistical Science 12(4).
       Hunter, D. R. and Lange, K. (2000). Quantile regression via an MM algorithm. J. Comput.
@@ -400,7 +365,6 @@ def quantile_regression(
       Boyd, S. et al. (2011). Distributed optimization and statistical learning via ADMM.
         Found. Trends Mach. Learn. 3(1).
     """
-    X, y, tau, tol, max_steps = prepare(
-        "quantile_regression", X, y, tau, method, tol, max_steps
-    )
-    return _solve(X, y, tau, tol, method=method, max_steps=max_steps, polish=polish)
+    fn = "quantile_regression"
+    X, y, tau, tol, max_steps = prepare(fn, X, y, tau, method, tol, max_steps)
+    return solve_and_warn(fn, X, y, tau, tol, method, max_steps, polish)

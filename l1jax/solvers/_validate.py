@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,11 +15,26 @@ METHODS_NOTE = "expected one of {}, got method={!r}."
 
 
 def float_arrays(fn: str, **arrays: ArrayLike) -> list[jax.Array]:
-    """Converts to jax arrays of one common floating dtype (integers promote to default float)."""
-    arrs = [jnp.asarray(a) for a in arrays.values()]
+    """Converts to jax arrays of one common floating dtype (integers promote to default float).
+
+    float16, bfloat16, bool and complex arrays are refused: an LP certificate at 3 significant
+    digits certifies nothing.
+    """
+    arrs = []
+    for name, a in arrays.items():
+        try:
+            arr = jnp.asarray(a)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{fn}: {name} must be an array of real numbers, got {a!r:.80}.") from e
+        ok = jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype in (jnp.float32, jnp.float64)
+        if not ok:
+            kind = "float32/float64 or integer"
+            raise TypeError(
+                f"{fn}: {name} must be {kind} (the LP certificates need at least float32), "
+                f"got dtype {arr.dtype}."
+            )
+        arrs.append(arr)
     dtype = jnp.result_type(*arrs, jnp.zeros((), dtype=jnp.float32).dtype)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"{fn}: {', '.join(arrays)} must be real numbers, got dtype {dtype}.")
     return [a.astype(dtype) for a in arrs]
 
 
@@ -69,3 +86,68 @@ def max_step(v: jax.Array, dv: jax.Array) -> jax.Array:
     """Largest ``alpha <= 1`` with ``v + alpha dv >= 0`` for ``v > 0`` (the IPM ratio test)."""
     ratio = jnp.where(dv < 0, -v / jnp.where(dv < 0, dv, -1.0), jnp.inf)
     return jnp.minimum(1.0, jnp.min(ratio))
+
+
+def real_array(fn: str, name: str, value: ArrayLike) -> jax.Array:
+    """``jnp.asarray`` for a real hyperparameter array, naming the argument when it is not one."""
+    try:
+        arr = jnp.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            f"{fn}: {name} must be a real number or array, got {name}={value!r}."
+        ) from e
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
+        raise TypeError(f"{fn}: {name} must be a real number or array, got dtype {arr.dtype}.")
+    return arr
+
+
+def check_full_column_rank(fn: str, name: str, X: jax.Array) -> None:
+    """Raises when a concrete ``X`` has an all-zero column or is numerically rank-deficient.
+
+    The test runs in float64 on the host (``O(n d^2)``, a few percent of a solve) on the
+    column-normalised Gram matrix: exact rank deficiency (duplicated or all-zero columns, a
+    column that is a combination of others) shows as an eigenvalue at round-off level, while an
+    ill-conditioned but full-rank design passes.
+    """
+    if not is_concrete(X):
+        return
+    Xn = np.asarray(X, np.float64)
+    norms = np.linalg.norm(Xn, axis=0)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise ValueError(
+            f"{fn}: {name} must have full column rank, got all-zero column(s) {zero.tolist()}."
+        )
+    Xn = Xn / norms
+    evals, evecs = np.linalg.eigh(Xn.T @ Xn)
+    d = Xn.shape[1]
+    floor = 1e3 * d * np.finfo(np.float64).eps * evals[-1]
+    if evals[0] <= floor:
+        combo = np.flatnonzero(np.abs(evecs[:, 0]) > 1e-3).tolist()
+        raise ValueError(
+            f"{fn}: {name} must have full column rank, got rank {int(np.sum(evals > floor))} < {d} "
+            f"columns (columns {combo} are linearly dependent)."
+        )
+
+
+def warn_unconverged(fn: str, res, tol: float, method: str, dtype) -> None:
+    """Warns, outside ``jit``, when a result is not certified; names the remedies."""
+    if not is_concrete(res):
+        return
+    conv = np.asarray(res.converged)
+    if conv.all():
+        return
+    from l1jax.solvers._result import ConvergenceWarning
+
+    gap = np.asarray(res.gap)[~conv]
+    remedy = (
+        "enable float64 (jax.config.update('jax_enable_x64', True)), or try another method"
+        if jnp.finfo(dtype).bits < 64
+        else "raise max_steps, or try another method"
+    )
+    warnings.warn(
+        f"{fn}(method={method!r}): {int((~conv).sum())} of {conv.size} solve(s) not certified "
+        f"(relative gap {float(np.max(gap)):.2e} > tol {tol:.1e}); {remedy}.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )

@@ -1,0 +1,91 @@
+"""Linear algebra shared by the solvers: k smallest entries, weighted Gram, equilibration."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+def smallest_k(a: jax.Array, k: int) -> jax.Array:
+    """Indices of ``k`` smallest entries of ``a >= 0``, in index order.
+
+    Bisection on the bit patterns (monotone for non-negative floats) finds the k-th smallest value
+    exactly in ``bits`` passes over ``a``; on CPU this is ~20x faster than ``lax.top_k``.
+    """
+    itype = jnp.int64 if a.dtype == jnp.float64 else jnp.int32
+    bits = jax.lax.bitcast_convert_type(a, itype)
+
+    def halve(_, lohi):
+        lo, hi = lohi
+        mid = lo + (hi - lo) // 2
+        enough = jnp.sum(bits <= mid) >= k
+        return jnp.where(enough, lo, mid), jnp.where(enough, mid, hi)
+
+    lo = jnp.array(-1, itype)
+    _, hi = jax.lax.fori_loop(0, jnp.iinfo(itype).bits, halve, (lo, jnp.max(bits)))
+    return jnp.nonzero(bits <= hi, size=k, fill_value=0)[0]
+
+
+def weighted_gram(X: jax.Array, block: int = 4096):
+    """Returns ``D -> X^T diag(D) X``, accumulated over row blocks that stay in cache.
+
+    On CPU this is 3-5x faster than one ``(X.T * D) @ X`` for ``n`` in the 1e5 range.
+    """
+    n, d = X.shape
+    m = n // block
+    if m < 2:
+        return lambda D: (X * D[:, None]).T @ X
+    head = X[: m * block].reshape(m, block, d)
+    tail = X[m * block :]
+
+    def gram(D):
+        dh = D[: m * block].reshape(m, block)
+        acc = (tail * D[m * block :, None]).T @ tail
+
+        def add(i, acc):
+            return acc + (head[i] * dh[i][:, None]).T @ head[i]
+
+        return jax.lax.fori_loop(0, m, add, acc)
+
+    return gram
+
+
+class Equilibration(NamedTuple):
+    """``X_s = X T`` with ``T = C diag(1 / scale)``: centring on a constant column, then scaling.
+
+    A coefficient ``b_s`` of the equilibrated problem is ``b = T b_s`` of the original one, and
+    ``X b = X_s b_s``: the two problems have the same residuals, objective and LP vertices.
+    """
+
+    Xs: jax.Array  # (n, d) equilibrated design
+    shift: jax.Array  # (d,) column means subtracted (in units of the constant column)
+    const: jax.Array  # int index of the constant column, or -1
+    scale: jax.Array  # (d,) column scales after centring
+
+    def to_original(self, bs: jax.Array) -> jax.Array:
+        b = bs / self.scale
+        # X_j - shift_j x_k: the constant column's coefficient absorbs -sum_j shift_j b_j.
+        k = jnp.maximum(self.const, 0)
+        return b.at[k].add(jnp.where(self.const >= 0, -(self.shift @ b), 0))
+
+
+def equilibrate(X: jax.Array) -> Equilibration:
+    """Centres the other columns on the first constant non-zero column, then scales to unit RMS.
+
+    Centring removes the collinearity of an intercept column with columns far from zero (income
+    in dollars against a column of ones), scaling removes disparate units; both cost ``O(n d)``
+    and make float32 LP solves and their certificates accurate. All-zero columns keep scale 1.
+    """
+    n, d = X.shape
+    first = X[0]
+    is_const = jnp.all(X == first[None, :], axis=0) & (first != 0)
+    const = jnp.where(jnp.any(is_const), jnp.argmax(is_const), -1)
+    k = jnp.maximum(const, 0)
+    shift = jnp.mean(X, axis=0) / jnp.where(first[k] != 0, first[k], 1)
+    shift = jnp.where((const >= 0) & ~is_const, shift, 0).astype(X.dtype)
+    Xc = X - X[:, k][:, None] * shift[None, :]
+    rms = jnp.sqrt(jnp.mean(Xc * Xc, axis=0))
+    scale = jnp.where(rms > 0, rms, 1).astype(X.dtype)
+    return Equilibration(Xc / scale[None, :], shift, const, scale)
