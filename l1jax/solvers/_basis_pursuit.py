@@ -8,6 +8,7 @@ certificate ``||A^T nu||_inf <= 1`` with ``A_S^T nu = sign(x_S)``. A certified v
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -219,7 +220,7 @@ def basis_pursuit(
     A: ArrayLike,
     b: ArrayLike,
     *,
-    method: str = "ipm",
+    method: Literal["ipm", "admm"] = "ipm",
     tol: float | None = None,
     max_steps: int | None = None,
     polish: bool = True,
@@ -236,8 +237,14 @@ def basis_pursuit(
       residual balancing is free (frozen after 2000 steps). Guarantee: converges for any fixed
       rho > 0 (Boyd et al. 2011, sec. 6.2); each step is two products with ``A``.
 
-    With ``polish=True`` each check also solves ``A_S x_S = b`` on the ``m`` largest entries,
-    keeps it when its l1 norm is lower, and stops when ``||A^T nu||_inf <= 1`` certifies it.
+    With ``polish=True`` each check also solves ``A_S x_S = b`` on the ``m`` largest entries and
+    keeps it when its l1 norm is lower.
+
+    Certificate: every check scales each dual estimate (the method's own, and the basis dual
+    ``A_S^T nu = sign(x_S)`` of the vertex) into ``||A^T nu||_inf <= 1`` and computes the gap
+    ``||x||_1 - b^T nu`` of the best point. ``result.gap`` is the larger of that gap relative to
+    ``||x||_1`` and the relative primal residual ``||A x - b|| / ||b||``, and ``converged`` is
+    ``gap <= tol``: the point is feasible and within ``gap`` of the optimum, up to round-off.
 
     Args:
       A: measurement matrix, shape ``(m, n)``, full row rank, ``m <= n``.
@@ -253,8 +260,11 @@ def basis_pursuit(
       ``objective = ||x||_1``. The returned ``x`` is feasible up to round-off.
 
     Raises:
-      ValueError: wrong ndim, mismatched rows, ``m > n``, non-finite concrete ``A`` or ``b``,
-        unknown method. Under ``jit``/``vmap`` non-finite data give NaN, ``converged=False``.
+      ValueError: wrong ndim, mismatched rows, ``m > n``, non-finite concrete ``A`` or ``b``, a
+        concrete ``A`` without full row rank (drop the redundant rows),
+        unknown method. Under ``jit``/``vmap`` non-finite data or a rank-deficient ``A`` give
+        ``converged=False``.
+      TypeError: ``A`` or ``b`` not real numbers, or float16/bfloat16.
 
     References:
       Chen, S. S., Donoho, D. L. and Saunders, M. A. (1998). Atomic decomposition by basis
@@ -277,7 +287,10 @@ def basis_pursuit(
         )
     v.check_finite(fn, "A", A)
     v.check_finite(fn, "b", b)
+    v.check_full_rank(fn, "A", A, along="row")
     max_steps = _DEFAULT_STEPS[method] if max_steps is None else max_steps
     v.check_max_steps(fn, max_steps)
     tol = v.default_tol(tol, A.dtype)
-    return _solve(A, b, tol, method=method, max_steps=max_steps, polish=polish)
+    res = _solve(A, b, tol, method=method, max_steps=max_steps, polish=polish)
+    v.warn_unconverged(fn, res, tol, method, A.dtype)
+    return res

@@ -10,6 +10,7 @@ exactly and stops the solver when the KKT conditions certify it.
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -177,7 +178,7 @@ def lasso(
     y: ArrayLike,
     lam: ArrayLike,
     *,
-    method: str = "fista",
+    method: Literal["fista", "ista", "admm"] = "fista",
     tol: float | None = None,
     max_steps: int | None = None,
     polish: bool = True,
@@ -221,8 +222,8 @@ def lasso(
       ``lam``), the objective above, ``num_steps``, ``converged`` and ``gap``.
 
     Raises:
-      ValueError: wrong ndim, mismatched rows, non-finite concrete ``X`` or ``y``, negative
-        ``lam``, unknown method. Under ``jit``/``vmap`` non-finite data give NaN with
+      ValueError: wrong ndim, mismatched rows, empty ``X``, non-finite concrete ``X`` or ``y``,
+        negative ``lam``, unknown method. Under ``jit``/``vmap`` non-finite data give NaN with
         ``converged=False``.
 
     References:
@@ -239,13 +240,19 @@ def lasso(
     v.check_ndim(fn, "X", X, 2)
     v.check_ndim(fn, "y", y, 1)
     v.check_rows(fn, "X", X, "y", y)
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(
+            f"{fn}: X must have at least one row and one column, got X.shape={X.shape}."
+        )
     v.check_finite(fn, "X", X)
     v.check_finite(fn, "y", y)
-    lam = jnp.asarray(lam)
+    lam = v.real_array(fn, "lam", lam)
     if lam.ndim > 1:
         raise ValueError(f"{fn}: lam must be a scalar or 1-D, got lam.ndim={lam.ndim}.")
     check_range("lam", lam, low=0.0, fn=fn)
     max_steps = _DEFAULT_STEPS[method] if max_steps is None else max_steps
     v.check_max_steps(fn, max_steps)
     tol = v.default_tol(tol, X.dtype)
-    return _solve(X, y, lam, tol, method=method, max_steps=max_steps, polish=polish)
+    res = _solve(X, y, lam, tol, method=method, max_steps=max_steps, polish=polish)
+    v.warn_unconverged(fn, res, tol, method, X.dtype)
+    return res

@@ -34,7 +34,7 @@ def float_arrays(fn: str, **arrays: ArrayLike) -> list[jax.Array]:
                 f"got dtype {arr.dtype}."
             )
         arrs.append(arr)
-    dtype = jnp.result_type(*arrs, jnp.zeros((), dtype=jnp.float32).dtype)
+    dtype = jnp.result_type(*arrs, float)  # a weak float: integers become the default float
     return [a.astype(dtype) for a in arrs]
 
 
@@ -101,32 +101,34 @@ def real_array(fn: str, name: str, value: ArrayLike) -> jax.Array:
     return arr
 
 
-def check_full_column_rank(fn: str, name: str, X: jax.Array) -> None:
-    """Raises when a concrete ``X`` has an all-zero column or is numerically rank-deficient.
+def check_full_rank(fn: str, name: str, M: jax.Array, along: str = "column") -> None:
+    """Raises when a concrete ``M`` has an all-zero column (row) or dependent columns (rows).
 
     The test runs in float64 on the host (``O(n d^2)``, a few percent of a solve) on the
-    column-normalised Gram matrix: exact rank deficiency (duplicated or all-zero columns, a
-    column that is a combination of others) shows as an eigenvalue at round-off level, while an
+    normalised Gram matrix: exact rank deficiency (duplicated or all-zero columns, a column that
+    is a combination of others) shows as an eigenvalue at round-off level, while an
     ill-conditioned but full-rank design passes.
     """
-    if not is_concrete(X):
+    if not is_concrete(M):
         return
-    Xn = np.asarray(X, np.float64)
-    norms = np.linalg.norm(Xn, axis=0)
+    Mn = np.asarray(M, np.float64)
+    if along == "row":
+        Mn = Mn.T
+    norms = np.linalg.norm(Mn, axis=0)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise ValueError(
-            f"{fn}: {name} must have full column rank, got all-zero column(s) {zero.tolist()}."
+            f"{fn}: {name} must have full {along} rank, got all-zero {along}(s) {zero.tolist()}."
         )
-    Xn = Xn / norms
-    evals, evecs = np.linalg.eigh(Xn.T @ Xn)
-    d = Xn.shape[1]
+    Mn = Mn / norms
+    evals, evecs = np.linalg.eigh(Mn.T @ Mn)
+    d = Mn.shape[1]
     floor = 1e3 * d * np.finfo(np.float64).eps * evals[-1]
     if evals[0] <= floor:
         combo = np.flatnonzero(np.abs(evecs[:, 0]) > 1e-3).tolist()
         raise ValueError(
-            f"{fn}: {name} must have full column rank, got rank {int(np.sum(evals > floor))} < {d} "
-            f"columns (columns {combo} are linearly dependent)."
+            f"{fn}: {name} must have full {along} rank, got rank {int(np.sum(evals > floor))} "
+            f"< {d} {along}s ({along}s {combo} are linearly dependent)."
         )
 
 
