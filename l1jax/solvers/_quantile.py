@@ -275,7 +275,7 @@ def prepare(fn, X, y, tau, method, tol, max_steps):
         )
     v.check_finite(fn, "X", X)
     v.check_finite(fn, "y", y)
-    v.check_full_column_rank(fn, "X", X)
+    v.check_full_rank(fn, "X", X)
     tau = v.real_array(fn, "tau", tau)
     if tau.ndim > 1:
         raise ValueError(f"{fn}: tau must be a scalar or 1-D, got tau.ndim={tau.ndim}.")
