@@ -9,9 +9,19 @@ Each returns a :class:`SolverResult` ``(coef, objective, num_steps, converged)``
 """
 
 from l1jax.solvers._basis_pursuit import basis_pursuit as basis_pursuit
+from l1jax.solvers._inference import QuantileInference as QuantileInference
+from l1jax.solvers._inference import quantile_inference as quantile_inference
 from l1jax.solvers._lad import lad as lad
 from l1jax.solvers._lasso import lasso as lasso
 from l1jax.solvers._quantile import quantile_regression as quantile_regression
 from l1jax.solvers._result import SolverResult as SolverResult
 
-__all__ = ["SolverResult", "lad", "quantile_regression", "lasso", "basis_pursuit"]
+__all__ = [
+    "SolverResult",
+    "lad",
+    "quantile_regression",
+    "lasso",
+    "basis_pursuit",
+    "quantile_inference",
+    "QuantileInference",
+]
