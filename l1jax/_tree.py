@@ -8,6 +8,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from l1jax._checks import as_array
+
 PyTree = Any
 
 
@@ -19,9 +21,11 @@ def tree_sum(fn: Callable[[jax.Array], jax.Array], tree: PyTree) -> jax.Array:
     return sum(jnp.sum(fn(jnp.asarray(leaf))) for leaf in leaves)
 
 
-def tree_check_float(tree: PyTree, name: str) -> None:
+def tree_check_float(tree: PyTree, name: str, fn: str = "") -> None:
+    """Raises ``TypeError`` naming the leaf (``name`` + its key path) that is not floating point."""
+    prefix = f"{fn}: " if fn else ""
     for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        dtype = jnp.asarray(leaf).dtype
+        where = jax.tree_util.keystr(path) or "<root>"
+        dtype = as_array(leaf, f"{name}{where}", fn=fn, expected="a floating-point array").dtype
         if not jnp.issubdtype(dtype, jnp.floating):
-            where = jax.tree_util.keystr(path) or "<root>"
-            raise TypeError(f"{name}{where} must be floating point, got dtype {dtype}.")
+            raise TypeError(f"{prefix}{name}{where} must be floating point, got dtype {dtype}.")

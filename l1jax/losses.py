@@ -8,6 +8,15 @@ where=None, **hyperparameters)``:
   elements that ``where`` keeps. With no weights and no mask, ``"mean"`` is the plain mean, as
   in PyTorch's ``reduction="mean"``. A mean over no element (all masked, or all weights 0) is
   defined as 0 so that an empty batch cannot inject NaN into training.
+* NaN in is NaN out: a NaN (or an inf that makes the value undefined) in ``predictions``,
+  ``targets`` or ``weights`` at an element that ``where`` keeps makes ``"mean"`` and ``"sum"``
+  NaN, and its derivative is NaN too. Elements that ``where`` drops are ignored, NaN and inf
+  included, in the value and in the gradient.
+* Hyperparameters (``delta``, ``beta``, ``eps``, ``alpha``) are real scalars: Python numbers or
+  0-d arrays, concrete or traced (``jax.vmap`` over them to sweep). Only ``pinball``'s ``tau``
+  may also be 1-D. A string, None, a bool or an array of the wrong shape raises at trace time
+  with the function, the argument and what was given; a concrete value out of range raises
+  ``ValueError``.
 * ``predictions`` and ``targets`` must have the same shape (no silent broadcasting), with the
   one documented exception of ``pinball`` with a vector of quantile levels.
 * Every kink uses the minimum-norm subgradient (see :mod:`l1jax.subgrad`), *per element*. The
@@ -20,13 +29,13 @@ where=None, **hyperparameters)``:
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from l1jax import subgrad
-from l1jax._checks import check_range, is_concrete
+from l1jax._checks import as_array, check_range, check_real, check_scalar, is_concrete
 
 __all__ = [
     "l1",
@@ -49,13 +58,21 @@ REDUCTIONS = ("none", "mean", "sum")
 
 
 def _check_float(x: ArrayLike, name: str, fn: str) -> jax.Array:
-    x = jnp.asarray(x)
+    x = as_array(x, name, fn=fn, expected="a floating-point array")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"{fn}: {name} must be a floating-point array, got dtype {x.dtype}.")
     return x
 
 
-def _prepare(predictions, targets, fn: str) -> tuple[jax.Array, jax.Array]:
+def broadcast_mask(where: ArrayLike, shape: tuple[int, ...], fn: str) -> jax.Array:
+    """``where`` checked to be boolean and broadcast to ``shape``; errors name ``fn``."""
+    m = as_array(where, "where", fn=fn, expected="a boolean mask")
+    if m.dtype != jnp.bool_:
+        raise TypeError(f"{fn}: where must be a boolean mask, got dtype {m.dtype}.")
+    return _broadcast(m, shape, "where", fn)
+
+
+def _prepare(predictions, targets, fn: str, where=None) -> tuple[jax.Array, jax.Array]:
     p = _check_float(predictions, "predictions", fn)
     t = _check_float(targets, "targets", fn)
     if p.shape != t.shape:
@@ -64,7 +81,14 @@ def _prepare(predictions, targets, fn: str) -> tuple[jax.Array, jax.Array]:
             f"{p.shape} and targets.shape={t.shape}."
         )
     dtype = jnp.result_type(p, t)
-    return p.astype(dtype), t.astype(dtype)
+    p, t = p.astype(dtype), t.astype(dtype)
+    if where is not None:
+        # reduce_loss drops these elements from the value; zeroing them here as well keeps a
+        # NaN or inf there out of the gradient (0 times a NaN derivative is NaN).
+        m = broadcast_mask(where, p.shape, fn)
+        zero = jnp.zeros((), dtype)
+        p, t = jnp.where(m, p, zero), jnp.where(m, t, zero)
+    return p, t
 
 
 def reduce_loss(
@@ -77,16 +101,25 @@ def reduce_loss(
 ) -> jax.Array:
     """Applies ``weights``, the ``where`` mask and ``reduction`` to an elementwise loss.
 
+    ``"mean"`` is ``sum(w l) / sum(w)`` over the kept elements, and 0 when that denominator is
+    exactly 0 (nothing kept, or all weights 0). A NaN in a kept ``loss`` or weight gives NaN;
+    elements that ``where`` drops are ignored, NaN included.
+
     Args:
       loss: elementwise loss.
       reduction: ``"none"``, ``"mean"`` or ``"sum"``.
-      weights: non-negative weights broadcastable to ``loss.shape``.
+      weights: non-negative floating-point weights broadcastable to ``loss.shape``.
       where: boolean mask broadcastable to ``loss.shape``; False drops an element from both the
         numerator and the denominator of the mean.
       fn: the caller's name, used in error messages.
 
     Returns:
       ``loss.shape`` for ``"none"``, a scalar otherwise.
+
+    Raises:
+      ValueError: on a bad ``reduction``, shapes that do not broadcast to ``loss.shape``, or a
+        concrete negative weight.
+      TypeError: on non-floating ``weights`` or a non-boolean ``where``.
     """
     if reduction not in REDUCTIONS:
         raise ValueError(
@@ -96,17 +129,15 @@ def reduce_loss(
     w = None
     if weights is not None:
         w = _check_float(weights, "weights", fn)
-        w = _broadcast(w, loss.shape, "weights", fn).astype(loss.dtype)
-        if is_concrete(w) and bool(jnp.any(w < 0)):
+        # NumPy, not jnp: under jit a jnp op on a closed-over concrete array is a tracer.
+        if is_concrete(w) and np.any((w_np := np.asarray(w, np.float64)) < 0):
             raise ValueError(
-                f"{fn}: weights must be non-negative, got a minimum of {float(jnp.min(w))}."
+                f"{fn}: weights must be non-negative, got a minimum of {np.nanmin(w_np)}."
             )
+        w = _broadcast(w, loss.shape, "weights", fn).astype(loss.dtype)
     m = None
     if where is not None:
-        m = jnp.asarray(where)
-        if m.dtype != jnp.bool_:
-            raise TypeError(f"{fn}: where must be a boolean mask, got dtype {m.dtype}.")
-        m = _broadcast(m, loss.shape, "where", fn)
+        m = broadcast_mask(where, loss.shape, fn)
         # jnp.where, not a product: a masked-out inf or NaN must not leak into the sums.
         loss = jnp.where(m, loss, zero)
         if w is not None:
@@ -120,7 +151,9 @@ def reduce_loss(
     if w is None and m is None:
         return total / loss.size if loss.size else zero
     denom = jnp.sum(w) if w is not None else jnp.sum(m, dtype=loss.dtype)
-    return jnp.where(denom > 0, total / jnp.where(denom > 0, denom, 1), zero)
+    # Only an exactly empty mean is 0: `denom > 0` would also send a NaN weight sum to 0.
+    empty = denom == 0
+    return jnp.where(empty, zero, total / jnp.where(empty, jnp.ones((), loss.dtype), denom))
 
 
 def _broadcast(x: jax.Array, shape, name: str, fn: str) -> jax.Array:
@@ -133,7 +166,7 @@ def _broadcast(x: jax.Array, shape, name: str, fn: str) -> jax.Array:
 
 
 def _check_hyper(name: str, value, fn: str, *, allow_zero: bool) -> None:
-    check_range(name, value, low=0.0, low_open=not allow_zero, fn=fn)
+    check_scalar(name, value, low=0.0, low_open=not allow_zero, fn=fn)
 
 
 # --- the losses ------------------------------------------------------------------------------
@@ -157,18 +190,25 @@ def l1(
       predictions: floating-point array.
       targets: array of the same shape.
       reduction: ``"none"``, ``"mean"`` or ``"sum"``.
-      weights: non-negative weights broadcastable to the loss.
-      where: boolean mask broadcastable to the loss.
+      weights: non-negative floating-point weights broadcastable to the loss; a NaN weight
+        that ``where`` keeps makes the mean and the sum NaN.
+      where: boolean mask broadcastable to the loss; dropped elements are ignored, NaN
+        included, in the value and the gradient.
 
     Returns:
       A scalar, or the elementwise loss for ``reduction="none"``.
 
+    Raises:
+      TypeError: if an input is not a floating-point array (``where``: not boolean).
+      ValueError: on a shape mismatch, a bad ``reduction`` or a concrete negative weight.
+
     References:
       ``torch.nn.L1Loss`` (same values and gradients).
     """
-    p, t = _prepare(predictions, targets, "l1")
-    return reduce_loss(subgrad.abs(p - t), reduction=reduction, weights=weights, where=where,
-                       fn="l1")
+    p, t = _prepare(predictions, targets, "l1", where)
+    return reduce_loss(
+        subgrad.abs(p - t), reduction=reduction, weights=weights, where=where, fn="l1"
+    )
 
 
 def mse(
@@ -186,9 +226,10 @@ def mse(
     References:
       ``torch.nn.MSELoss`` (same values and gradients).
     """
-    p, t = _prepare(predictions, targets, "mse")
-    return reduce_loss(jnp.square(p - t), reduction=reduction, weights=weights, where=where,
-                       fn="mse")
+    p, t = _prepare(predictions, targets, "mse", where)
+    return reduce_loss(
+        jnp.square(p - t), reduction=reduction, weights=weights, where=where, fn="mse"
+    )
 
 
 def huber(
@@ -207,7 +248,7 @@ def huber(
     boundary, 0 outside). Finite for residuals of any finite magnitude.
 
     Args:
-      delta: threshold ``> 0`` between the quadratic and the linear part.
+      delta: threshold ``> 0`` between the quadratic and the linear part, a real scalar.
       Others as in :func:`l1`.
 
     References:
@@ -215,7 +256,7 @@ def huber(
       ``torch.nn.HuberLoss`` (same values and gradients).
     """
     _check_hyper("delta", delta, "huber", allow_zero=False)
-    p, t = _prepare(predictions, targets, "huber")
+    p, t = _prepare(predictions, targets, "huber", where)
     r = p - t
     a = subgrad.abs(r)
     d = jnp.asarray(delta, r.dtype)
@@ -239,14 +280,14 @@ def smooth_l1(
     ``sign(r)`` outside, 0 at ``r = 0`` when ``beta = 0``.
 
     Args:
-      beta: threshold ``>= 0``.
+      beta: threshold ``>= 0``, a real scalar.
       Others as in :func:`l1`.
 
     References:
       Girshick, R. (2015). Fast R-CNN. ICCV. ``torch.nn.SmoothL1Loss`` (same values and gradients).
     """
     _check_hyper("beta", beta, "smooth_l1", allow_zero=True)
-    p, t = _prepare(predictions, targets, "smooth_l1")
+    p, t = _prepare(predictions, targets, "smooth_l1", where)
     r = p - t
     a = subgrad.abs(r)
     b = jnp.asarray(beta, r.dtype)
@@ -277,7 +318,7 @@ def pinball(
         prediction per level along the trailing axis.
       targets: same shape as ``predictions``; with a vector ``tau`` also ``predictions.shape[:-1]``,
         broadcast along the trailing axis.
-      tau: quantile level(s) in ``(0, 1)``: a scalar or a 1-D array of length ``Q``.
+      tau: quantile level(s) in ``(0, 1)``: a real scalar, or a 1-D array of length ``Q``.
       Others as in :func:`l1`.
 
     Returns:
@@ -287,12 +328,15 @@ def pinball(
       Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
       ``sklearn.metrics.mean_pinball_loss(y_true, y_pred, alpha=tau)`` (same value).
     """
+    tau_shape = check_real("tau", tau, fn="pinball", scalar=False)
+    if len(tau_shape) > 1:
+        raise ValueError(
+            f"pinball: tau must be a scalar or a 1-D array, got tau.shape={tau_shape}."
+        )
     check_range("tau", tau, low=0.0, high=1.0, low_open=True, high_open=True, fn="pinball")
     tau_arr = jnp.asarray(tau)
     p = _check_float(predictions, "predictions", "pinball")
     t = _check_float(targets, "targets", "pinball")
-    if tau_arr.ndim > 1:
-        raise ValueError(f"pinball: tau must be a scalar or a 1-D array, got tau.shape={tau_arr.shape}.")
     if tau_arr.ndim == 1:
         q = tau_arr.shape[0]
         if p.ndim == 0 or p.shape[-1] != q:
@@ -302,7 +346,7 @@ def pinball(
             )
         if t.shape == p.shape[:-1]:
             t = jnp.broadcast_to(t[..., None], p.shape)
-    p, t = _prepare(p, t, "pinball")
+    p, t = _prepare(p, t, "pinball", where)
     loss = subgrad.pinball_elementwise(t - p, jnp.asarray(tau_arr, p.dtype))
     return reduce_loss(loss, reduction=reduction, weights=weights, where=where, fn="pinball")
 
@@ -320,10 +364,12 @@ def _charbonnier(r, eps):
 def _charbonnier_jvp(primals, tangents):
     (r, eps), (tr, teps) = primals, tangents
     val = _charbonnier(r, eps)
-    # At r = eps = 0 the function is |r|, whose minimum-norm subgradient is 0.
-    safe = jnp.where(val > 0, val, jnp.ones((), val.dtype))
+    # At r = eps = 0 the function is |r|, whose minimum-norm subgradient is 0. `val != 0`, not
+    # `val > 0`, so that a NaN residual gets a NaN derivative rather than the kink's 0.
+    nonzero = val != 0
+    safe = jnp.where(nonzero, val, jnp.ones((), val.dtype))
     zero = jnp.zeros((), val.dtype)
-    return val, jnp.where(val > 0, (r * tr + eps * teps) / safe, zero)
+    return val, jnp.where(nonzero, (r * tr + eps * teps) / safe, zero)
 
 
 def charbonnier(
@@ -341,7 +387,7 @@ def charbonnier(
     ``r = 0`` (no NaN). Residuals up to the dtype's maximum give finite values and gradients.
 
     Args:
-      eps: smoothing ``>= 0``.
+      eps: smoothing ``>= 0``, a real scalar.
       Others as in :func:`l1`.
 
     References:
@@ -349,10 +395,9 @@ def charbonnier(
       for computed imaging. ICIP. Lai, W.-S. et al. (2017). LapSRN. CVPR (eps = 1e-3).
     """
     _check_hyper("eps", eps, "charbonnier", allow_zero=True)
-    p, t = _prepare(predictions, targets, "charbonnier")
+    p, t = _prepare(predictions, targets, "charbonnier", where)
     r = p - t
-    e = jnp.asarray(eps, r.dtype)
-    loss = _charbonnier(r, e if e.ndim == 0 else jnp.broadcast_to(e, r.shape))
+    loss = _charbonnier(r, jnp.asarray(eps, r.dtype))
     return reduce_loss(loss, reduction=reduction, weights=weights, where=where, fn="charbonnier")
 
 
@@ -389,9 +434,10 @@ def log_cosh(
       optax.log_cosh; Saleh, R. A. and Saleh, A. K. (2022). Statistical properties of the log-cosh
       loss function used in machine learning. arXiv:2208.04564.
     """
-    p, t = _prepare(predictions, targets, "log_cosh")
-    return reduce_loss(_log_cosh(p - t), reduction=reduction, weights=weights, where=where,
-                       fn="log_cosh")
+    p, t = _prepare(predictions, targets, "log_cosh", where)
+    return reduce_loss(
+        _log_cosh(p - t), reduction=reduction, weights=weights, where=where, fn="log_cosh"
+    )
 
 
 def l1_mse_mix(
@@ -408,11 +454,11 @@ def l1_mse_mix(
     Derivative ``alpha sign(r) + 2 (1 - alpha) r``, and 0 at ``r = 0``.
 
     Args:
-      alpha: weight of the L1 term in ``[0, 1]``.
+      alpha: weight of the L1 term in ``[0, 1]``, a real scalar.
       Others as in :func:`l1`.
     """
-    check_range("alpha", alpha, low=0.0, high=1.0, fn="l1_mse_mix")
-    p, t = _prepare(predictions, targets, "l1_mse_mix")
+    check_scalar("alpha", alpha, low=0.0, high=1.0, fn="l1_mse_mix")
+    p, t = _prepare(predictions, targets, "l1_mse_mix", where)
     r = p - t
     a = jnp.asarray(alpha, r.dtype)
     loss = a * subgrad.abs(r) + (1 - a) * jnp.square(r)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from l1jax import subgrad
-from l1jax._checks import check_range
+from l1jax._checks import check_scalar
 from l1jax._tree import PyTree, tree_check_float, tree_sum
 
 __all__ = ["l1", "l2_squared", "elastic_net"]
@@ -20,13 +20,13 @@ def l1(params: PyTree) -> jax.Array:
     does not push a parameter that is exactly 0 off zero. Its prox is
     :func:`l1jax.prox.soft_threshold`.
     """
-    tree_check_float(params, "params")
+    tree_check_float(params, "params", "l1")
     return tree_sum(subgrad.abs, params)
 
 
 def l2_squared(params: PyTree) -> jax.Array:
     """``||params||_2^2 / 2`` over every leaf."""
-    tree_check_float(params, "params")
+    tree_check_float(params, "params", "l2_squared")
     return 0.5 * tree_sum(jnp.square, params)
 
 
@@ -36,10 +36,18 @@ def elastic_net(params: PyTree, l1_ratio: ArrayLike) -> jax.Array:
 
     Args:
       params: pytree of floating-point arrays.
-      l1_ratio: mix in ``[0, 1]``.
+      l1_ratio: mix in ``[0, 1]``, a real scalar (concrete or traced).
+
+    Returns:
+      A scalar.
+
+    Raises:
+      TypeError: if a leaf is not floating point or ``l1_ratio`` is not a real number.
+      ValueError: if ``l1_ratio`` is not a scalar, or a concrete one leaves ``[0, 1]``.
 
     References:
       Zou, H. and Hastie, T. (2005). Regularization and variable selection via the elastic net.
     """
-    check_range("l1_ratio", l1_ratio, low=0.0, high=1.0, fn="elastic_net")
+    check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0, fn="elastic_net")
+    tree_check_float(params, "params", "elastic_net")
     return l1_ratio * l1(params) + (1 - l1_ratio) * l2_squared(params)

@@ -4,6 +4,12 @@
 Each operator here has a closed form; the tests check it against a direct numerical minimisation
 of the definition. Every function works under ``jit`` and ``vmap`` and accepts ``t`` (and the
 hyperparameters that are arrays) as traced values, so step sizes can be swept with ``vmap``.
+
+``t`` and every hyperparameter (``l1_ratio``, ``tau``, ``delta``) is a real number or an array
+of them that broadcasts against every leaf of ``x`` without changing its shape (a per-coordinate
+threshold); anything else (a string, None, a shape that does not broadcast or would enlarge a
+leaf) raises at trace time naming the function, the argument and the leaf. A NaN in ``x`` gives
+NaN at that coordinate.
 """
 
 from __future__ import annotations
@@ -13,15 +19,29 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from l1jax import subgrad
-from l1jax._checks import check_range
+from l1jax._checks import check_broadcasts_to, check_range, check_real
 from l1jax._tree import PyTree, tree_check_float
 
 __all__ = ["soft_threshold", "prox_l1", "prox_elastic_net", "prox_pinball", "prox_huber"]
 
 
-def _map(fn, tree: PyTree, name: str) -> PyTree:
-    tree_check_float(tree, name)
-    return jax.tree_util.tree_map(lambda v: fn(jnp.asarray(v)), tree)
+def _check_hypers(fn: str, hypers: dict, interval: dict) -> dict[str, tuple[int, ...]]:
+    """Type and range of each hyperparameter; returns their shapes."""
+    shapes = {}
+    for name, value in hypers.items():
+        shapes[name] = check_real(name, value, fn=fn, scalar=False)
+        check_range(name, value, fn=fn, **interval[name])
+    return shapes
+
+
+def _map(leaf_fn, tree: PyTree, fn: str, shapes: dict[str, tuple[int, ...]]) -> PyTree:
+    tree_check_float(tree, "x", fn)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        for name, shape in shapes.items():
+            check_broadcasts_to(
+                name, shape, jnp.shape(leaf), fn=fn, what=f"x{jax.tree_util.keystr(path)}"
+            )
+    return jax.tree_util.tree_map(lambda v: leaf_fn(jnp.asarray(v)), tree)
 
 
 def _cast(t: ArrayLike, like: jax.Array) -> jax.Array:
@@ -33,19 +53,24 @@ def soft_threshold(x: PyTree, t: ArrayLike) -> PyTree:
 
     Args:
       x: pytree of floating-point arrays.
-      t: threshold ``>= 0``, a scalar or an array broadcastable against every leaf.
+      t: threshold ``>= 0``, a scalar or an array that broadcasts to the shape of every leaf.
 
     Returns:
       A pytree like ``x``.
 
     Raises:
-      ValueError: if a concrete ``t`` is negative.
+      TypeError: if a leaf is not floating point or ``t`` is not a real number or array.
+      ValueError: if a concrete ``t`` is negative or not finite, or ``t`` does not broadcast to
+        the shape of a leaf.
 
     References:
       Donoho, D. L. (1995). De-noising by soft-thresholding. IEEE Trans. Inf. Theory 41(3).
     """
-    check_range("t", t, low=0.0, fn="soft_threshold")
-    return _map(lambda v: subgrad.sign(v) * subgrad.relu(subgrad.abs(v) - _cast(t, v)), x, "x")
+    fn = "soft_threshold"
+    shapes = _check_hypers(fn, {"t": t}, {"t": {"low": 0.0}})
+    return _map(
+        lambda v: subgrad.sign(v) * subgrad.relu(subgrad.abs(v) - _cast(t, v)), x, fn, shapes
+    )
 
 
 prox_l1 = soft_threshold
@@ -65,15 +90,19 @@ def prox_elastic_net(x: PyTree, t: ArrayLike, *, l1_ratio: ArrayLike) -> PyTree:
       Zou, H. and Hastie, T. (2005). Regularization and variable selection via the elastic net.
       JRSS B 67(2).
     """
-    check_range("t", t, low=0.0, fn="prox_elastic_net")
-    check_range("l1_ratio", l1_ratio, low=0.0, high=1.0, fn="prox_elastic_net")
+    fn = "prox_elastic_net"
+    shapes = _check_hypers(
+        fn,
+        {"t": t, "l1_ratio": l1_ratio},
+        {"t": {"low": 0.0}, "l1_ratio": {"low": 0.0, "high": 1.0}},
+    )
 
     def leaf(v):
         tt, a = _cast(t, v), _cast(l1_ratio, v)
         shrunk = subgrad.sign(v) * subgrad.relu(subgrad.abs(v) - tt * a)
         return shrunk / (1 + tt * (1 - a))
 
-    return _map(leaf, x, "x")
+    return _map(leaf, x, fn, shapes)
 
 
 def prox_pinball(x: PyTree, t: ArrayLike, *, tau: ArrayLike) -> PyTree:
@@ -85,16 +114,20 @@ def prox_pinball(x: PyTree, t: ArrayLike, *, tau: ArrayLike) -> PyTree:
     Args:
       x: pytree of floating-point arrays.
       t: step ``>= 0``.
-      tau: quantile level in ``(0, 1)``, scalar or broadcastable array.
+      tau: quantile level in ``(0, 1)``, a scalar or an array broadcastable to every leaf.
     """
-    check_range("t", t, low=0.0, fn="prox_pinball")
-    check_range("tau", tau, low=0.0, high=1.0, low_open=True, high_open=True, fn="prox_pinball")
+    fn = "prox_pinball"
+    shapes = _check_hypers(
+        fn,
+        {"t": t, "tau": tau},
+        {"t": {"low": 0.0}, "tau": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True}},
+    )
 
     def leaf(v):
         tt, q = _cast(t, v), _cast(tau, v)
         return v - jnp.clip(v, -tt * (1 - q), tt * q)
 
-    return _map(leaf, x, "x")
+    return _map(leaf, x, fn, shapes)
 
 
 def prox_huber(x: PyTree, t: ArrayLike, *, delta: ArrayLike = 1.0) -> PyTree:
@@ -111,11 +144,13 @@ def prox_huber(x: PyTree, t: ArrayLike, *, delta: ArrayLike = 1.0) -> PyTree:
     References:
       Parikh, N. and Boyd, S. (2014). Proximal Algorithms, sec. 6.5.
     """
-    check_range("t", t, low=0.0, fn="prox_huber")
-    check_range("delta", delta, low=0.0, low_open=True, fn="prox_huber")
+    fn = "prox_huber"
+    shapes = _check_hypers(
+        fn, {"t": t, "delta": delta}, {"t": {"low": 0.0}, "delta": {"low": 0.0, "low_open": True}}
+    )
 
     def leaf(v):
         tt, d = _cast(t, v), _cast(delta, v)
         return jnp.where(subgrad.abs(v) <= d * (1 + tt), v / (1 + tt), v - tt * d * subgrad.sign(v))
 
-    return _map(leaf, x, "x")
+    return _map(leaf, x, fn, shapes)

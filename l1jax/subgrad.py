@@ -8,7 +8,8 @@ here). Away from the kink the derivative is the ordinary one. The rules are writ
 ``jnp.where`` on constants, so they can themselves be differentiated (``jax.hessian`` gives 0
 away from the kink, as it should for piecewise-linear functions).
 
-``+0.0`` and ``-0.0`` compare equal, so both get the kink derivative.
+``+0.0`` and ``-0.0`` compare equal, so both get the kink derivative. A NaN input gives a NaN
+value and a NaN derivative (it is on neither side of the kink, nor on it), as ``jnp.abs`` does.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from l1jax._checks import as_array, check_real
+
 __all__ = ["abs", "sign", "relu", "pinball_elementwise", "check_kink"]
 
 
-
-def _as_float_array(x: ArrayLike, name: str) -> jax.Array:
-    x = jnp.asarray(x)
+def _as_float_array(x: ArrayLike, name: str, fn: str) -> jax.Array:
+    x = as_array(x, name, fn=fn, expected="a floating-point array")
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{name} must be a floating-point array, got dtype {x.dtype}.")
+        raise TypeError(f"{fn}: {name} must be a floating-point array, got dtype {x.dtype}.")
     return x
 
 
@@ -45,13 +47,16 @@ def check_kink(kink: float, lower: float, upper: float, *, name: str, fn: str) -
 
 
 def _step(x: jax.Array, below: float, at: float, above: float) -> jax.Array:
-    """The piecewise-constant derivative ``below`` / ``at`` / ``above`` of a kink at 0."""
+    """The piecewise-constant derivative ``below`` / ``at`` / ``above`` of a kink at 0; NaN at
+    a NaN ``x``."""
     dt = x.dtype
-    return jnp.where(
+    step = jnp.where(
         x > 0,
         jnp.asarray(above, dt),
         jnp.where(x < 0, jnp.asarray(below, dt), jnp.asarray(at, dt)),
     )
+    # Without this a NaN would fall through both comparisons and get the kink's derivative.
+    return jnp.where(jnp.isnan(x), x, step)
 
 
 # --- |x| -------------------------------------------------------------------------------------
@@ -88,7 +93,7 @@ def abs(x: ArrayLike, *, kink: float = 0.0) -> jax.Array:  # noqa: A001 - mirror
       TypeError: if ``x`` is not floating point.
     """
     kink = check_kink(kink, -1.0, 1.0, name="|x|", fn="abs")
-    return _abs(_as_float_array(x, "x"), kink)
+    return _abs(_as_float_array(x, "x", "abs"), kink)
 
 
 # --- sign(x) ---------------------------------------------------------------------------------
@@ -111,7 +116,7 @@ def sign(x: ArrayLike) -> jax.Array:
     The distributional derivative at 0 is a Dirac delta, which no array can hold; 0 is the
     derivative almost everywhere and the one every subgradient method assumes.
     """
-    return _sign(_as_float_array(x, "x"))
+    return _sign(_as_float_array(x, "x", "sign"))
 
 
 # --- max(x, 0) -------------------------------------------------------------------------------
@@ -140,7 +145,7 @@ def relu(x: ArrayLike, *, kink: float = 0.0) -> jax.Array:
       ValueError: if ``kink`` is outside ``[0, 1]``.
     """
     kink = check_kink(kink, 0.0, 1.0, name="max(x, 0)", fn="relu")
-    return _relu(_as_float_array(x, "x"), kink)
+    return _relu(_as_float_array(x, "x", "relu"), kink)
 
 
 # --- pinball rho_tau(r) ----------------------------------------------------------------------
@@ -158,17 +163,27 @@ def _pinball(r, tau, kink):
 def _pinball_jvp(kink, primals, tangents):
     (r, tau), (tr, ttau) = primals, tangents
     out = _pinball(r, tau, kink)
-    # d/dr: tau above the kink, tau - 1 below it; d/dtau: r (smooth, 0 at the kink).
+    # d/dr: tau above the kink, tau - 1 below it, NaN at a NaN; d/dtau: r (smooth, 0 at the kink).
     dr = jnp.where(r > 0, tau, jnp.where(r < 0, tau - 1, jnp.asarray(kink, r.dtype)))
+    dr = jnp.where(jnp.isnan(r), r, dr)
     return out, dr * tr + r * ttau
 
 
-def _check_tau(tau: ArrayLike, dtype) -> jax.Array:
+def _check_tau(tau: ArrayLike, shape: tuple[int, ...], dtype) -> jax.Array:
+    fn = "pinball_elementwise"
+    tau_shape = check_real("tau", tau, fn=fn, scalar=False)
+    try:
+        np.broadcast_shapes(shape, tau_shape)
+    except ValueError:
+        raise ValueError(
+            f"{fn}: tau must be broadcastable against r, got tau.shape={tau_shape} and "
+            f"r.shape={shape}."
+        ) from None
     if isinstance(tau, jax.core.Tracer):
         return jnp.asarray(tau, dtype)
     tau_np = np.asarray(tau, dtype=np.float64)
     if tau_np.size == 0 or not np.all((tau_np > 0) & (tau_np < 1)):
-        raise ValueError(f"tau must lie in the open interval (0, 1), got tau={tau!r}.")
+        raise ValueError(f"{fn}: tau must lie in the open interval (0, 1), got tau={tau!r}.")
     return jnp.asarray(tau, dtype)
 
 
@@ -190,19 +205,27 @@ def pinball_elementwise(r: ArrayLike, tau: ArrayLike, *, kink: float = 0.0) -> j
     Returns:
       ``rho_tau(r)`` with the broadcast shape of ``r`` and ``tau`` and the dtype of ``r``.
 
+    Raises:
+      TypeError: if ``r`` is not floating point or ``tau`` is not a real number or array.
+      ValueError: if ``tau`` does not broadcast against ``r``, a concrete ``tau`` leaves
+        ``(0, 1)``, or ``kink`` is outside the subdifferential.
+
     References:
       Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
     """
-    r = _as_float_array(r, "r")
-    tau = _check_tau(tau, r.dtype)
+    r = _as_float_array(r, "r", "pinball_elementwise")
+    tau = _check_tau(tau, r.shape, r.dtype)
     if not isinstance(tau, jax.core.Tracer):
         tau_np = np.asarray(tau, np.float64)
-        check_kink(kink, float(tau_np.max()) - 1.0, float(tau_np.min()), name="rho_tau",
-                   fn="pinball_elementwise")
+        check_kink(
+            kink,
+            float(tau_np.max()) - 1.0,
+            float(tau_np.min()),
+            name="rho_tau",
+            fn="pinball_elementwise",
+        )
     else:
         check_kink(kink, -1.0, 1.0, name="rho_tau", fn="pinball_elementwise")
     if tau.ndim:  # explicit broadcast; a scalar tau stays scalar so XLA never materialises it
         r, tau = jnp.broadcast_arrays(r, tau)
     return _pinball(r, tau, float(kink))
-
-

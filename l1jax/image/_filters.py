@@ -12,10 +12,15 @@ Products run at ``Precision.HIGHEST``: the TF32 default of recent GPUs would rui
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from l1jax._checks import as_array
 
 # skimage.metrics.structural_similarity truncates its Gaussian at 3.5 sigma (an 11-tap window
 # for sigma = 1.5, as in Wang et al. 2004).
@@ -27,8 +32,24 @@ _TILE = 32
 _DENSE_MAX = 128
 
 
+def _check_positive(value, name: str, fn: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (math.isfinite(value) and value > 0)
+    ):
+        raise ValueError(f"{fn}: {name} must be a finite number > 0, got {name}={value!r}.")
+    return float(value)
+
+
 def window_size(sigma: float, truncate: float = TRUNCATE) -> int:
-    """Taps of the truncated Gaussian, ``2 int(truncate sigma + 0.5) + 1`` (scipy.ndimage's)."""
+    """Taps of the truncated Gaussian, ``2 int(truncate sigma + 0.5) + 1`` (scipy.ndimage's).
+
+    Raises:
+      ValueError: unless ``sigma`` and ``truncate`` are finite numbers ``> 0``.
+    """
+    sigma = _check_positive(sigma, "sigma", "window_size")
+    truncate = _check_positive(truncate, "truncate", "window_size")
     return 2 * int(truncate * sigma + 0.5) + 1
 
 
@@ -110,9 +131,7 @@ def _filter_axis(x: jax.Array, taps: np.ndarray, axis: int, padding: str) -> jax
     return _tiled_axis(x, taps, axis)
 
 
-def gaussian_filter(
-    x: jax.Array, *, sigma: float, size: int, padding: str = "valid"
-) -> jax.Array:
+def gaussian_filter(x: jax.Array, *, sigma: float, size: int, padding: str = "valid") -> jax.Array:
     """Separable Gaussian filter over the ``H`` and ``W`` axes of ``(..., H, W, K)``.
 
     Args:
@@ -126,7 +145,31 @@ def gaussian_filter(
 
     Returns:
       The filtered array, ``(..., H', W', K)``.
+
+    Raises:
+      TypeError: if ``x`` is not floating point (an integer filter would truncate the taps).
+      ValueError: on fewer than 3 axes, ``sigma`` not a finite number ``> 0``, ``size`` not a
+        positive odd integer, an unknown ``padding``, or (``"valid"``) an image smaller than
+        the window.
     """
+    fn = "gaussian_filter"
+    x = as_array(x, "x", fn=fn, expected="a floating-point array")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"{fn}: x must be a floating-point array, got dtype {x.dtype}.")
+    if x.ndim < 3:
+        raise ValueError(f"{fn}: x must have shape (..., H, W, K), got x.shape={x.shape}.")
+    sigma = _check_positive(sigma, "sigma", fn)
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size % 2 != 1:
+        raise ValueError(f"{fn}: size must be a positive odd integer, got size={size!r}.")
+    if padding not in ("valid", "same"):
+        raise ValueError(f"{fn}: padding must be 'valid' or 'same', got padding={padding!r}.")
+    if padding == "valid" and min(x.shape[-3], x.shape[-2]) < size:
+        raise ValueError(
+            f"{fn}: with padding='valid' the image must be at least {size}x{size} pixels, got "
+            f"x.shape={x.shape}."
+        )
+    if padding == "same" and 0 in x.shape[-3:-1]:
+        raise ValueError(f"{fn}: x has no pixel to reflect, got x.shape={x.shape}.")
     taps = gaussian_kernel(sigma, size)
     return _filter_axis(_filter_axis(x, taps, -3, padding), taps, -2, padding)
 

@@ -3,7 +3,9 @@
 Every loss has the :mod:`l1jax.losses` signature ``f(predictions, targets, *,
 reduction="mean", weights=None, where=None, ...)`` with one loss per image: inputs are
 ``(..., H, W, C)``, the per-image losses have the batch shape ``(...)``, and ``reduction``,
-``weights`` and ``where`` act on that batch shape as in :func:`l1jax.losses.reduce_loss`.
+``weights`` and ``where`` act on that batch shape as in :func:`l1jax.losses.reduce_loss`. A NaN
+pixel makes its image's loss NaN, and so the mean and the sum; images that ``where`` drops are
+ignored, NaN included, in the value and in the gradient.
 
 Gradients are finite everywhere, constant patches and identical images included: both SSIM
 denominators are at least ``2 (k max_val)^2 > 0``, the MS-SSIM powers use a where-guarded
@@ -34,7 +36,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from l1jax import subgrad
-from l1jax._checks import check_range
+from l1jax._checks import check_scalar
 from l1jax.image._filters import window_size
 from l1jax.image._metrics import (
     MS_SSIM_WEIGHTS,
@@ -51,7 +53,7 @@ from l1jax.image._validate import (
     scale_weights,
     static_positive,
 )
-from l1jax.losses import reduce_loss
+from l1jax.losses import broadcast_mask, reduce_loss
 
 # Zhao et al. (2017): the Gaussian widths standing in for the five scales on a patch.
 ZHAO_SIGMAS = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -60,8 +62,17 @@ PADDINGS = ("same", "valid")
 NEGATIVE_CS = ("clip", "rescale")
 
 
-def _prepare(predictions, targets, max_val, k1, k2, fn: str):
-    return prepare_pair(predictions, targets, max_val, k1, k2, fn, ("predictions", "targets"))
+def _prepare(predictions, targets, max_val, k1, k2, fn: str, where=None):
+    p, t, c1, c2 = prepare_pair(
+        predictions, targets, max_val, k1, k2, fn, ("predictions", "targets")
+    )
+    if where is not None:
+        # reduce_loss drops these images from the value; zeroing them here as well keeps a NaN
+        # in one out of the gradient (0 times a NaN derivative is NaN).
+        keep = broadcast_mask(where, p.shape[:-3], fn)[..., None, None, None]
+        zero = jnp.zeros((), p.dtype)
+        p, t = jnp.where(keep, p, zero), jnp.where(keep, t, zero)
+    return p, t, c1, c2
 
 
 def ssim_loss(
@@ -113,7 +124,7 @@ def ssim_loss(
       functions for image restoration with neural networks. IEEE TCI 3(1), 47-57.
     """
     fn = "ssim_loss"
-    p, t, c1, c2 = _prepare(predictions, targets, max_val, k1, k2, fn)
+    p, t, c1, c2 = _prepare(predictions, targets, max_val, k1, k2, fn, where)
     sigma = static_positive(sigma, "sigma", fn)
     size = filter_size_for(filter_size, sigma, fn)
     padding = choice(padding, "padding", PADDINGS, fn)
@@ -137,10 +148,11 @@ def _ms_ssim_per_image(
     k1,
     k2,
     negative_cs,
+    where,
     fn: str,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Validated inputs and the per-image MS-SSIM of either variant."""
-    p, t, c1, c2 = _prepare(predictions, targets, max_val, k1, k2, fn)
+    p, t, c1, c2 = _prepare(predictions, targets, max_val, k1, k2, fn, where)
     variant = choice(variant, "variant", VARIANTS, fn)
     negative_cs = choice(negative_cs, "negative_cs", NEGATIVE_CS, fn)
     if variant == "sigmas":
@@ -175,9 +187,7 @@ def _ms_ssim_per_image(
         s = static_positive(1.5 if sigma is None else sigma, "sigma", fn)
         size = filter_size_for(filter_size, s, fn)
         scales = pyramid_scales(p.shape, w, s, size, fn)
-    value = ms_ssim_value(
-        p, t, scales=scales, weights=w, c1=c1, c2=c2, negative_cs=negative_cs
-    )
+    value = ms_ssim_value(p, t, scales=scales, weights=w, c1=c1, c2=c2, negative_cs=negative_cs)
     return p, t, value
 
 
@@ -266,6 +276,7 @@ def ms_ssim_loss(
         k1=k1,
         k2=k2,
         negative_cs=negative_cs,
+        where=where,
         fn=fn,
     )
     return reduce_loss(1.0 - value, reduction=reduction, weights=weights, where=where, fn=fn)
@@ -305,7 +316,7 @@ def mix_loss(
     Args:
       predictions: floating images ``(..., H, W, C)`` in ``[0, max_val]``.
       targets: same shape.
-      alpha: weight of the MS-SSIM term in ``[0, 1]``; 0.84 in the paper.
+      alpha: weight of the MS-SSIM term in ``[0, 1]``, a real scalar; 0.84 in the paper.
       variant, sigmas, scale_weights, sigma, filter_size, max_val, k1, k2, negative_cs: as in
         :func:`ms_ssim_loss`.
       reduction, weights, where: per-image reduction, as in :func:`ssim_loss`.
@@ -321,7 +332,7 @@ def mix_loss(
       restoration with neural networks. IEEE TCI 3(1), 47-57 (Eq. for L^Mix, alpha = 0.84).
     """
     fn = "mix_loss"
-    check_range("alpha", alpha, low=0.0, high=1.0, fn=fn)
+    check_scalar("alpha", alpha, low=0.0, high=1.0, fn=fn)
     p, t, value = _ms_ssim_per_image(
         predictions,
         targets,
@@ -334,6 +345,7 @@ def mix_loss(
         k1=k1,
         k2=k2,
         negative_cs=negative_cs,
+        where=where,
         fn=fn,
     )
     a = jnp.asarray(alpha, p.dtype)

@@ -95,14 +95,17 @@ def mean_from_complement(d: jax.Array, axis) -> jax.Array:
 
 
 def _pow(v: jax.Array, w: float) -> jax.Array:
-    """``v ** w`` for ``v >= 0`` with a finite gradient at ``v = 0`` (where it is 0)."""
-    if w == 0:
-        return jnp.ones_like(v)
+    """``v ** w`` for ``v >= 0`` with a finite gradient at ``v = 0`` (where it is 0); NaN stays
+    NaN (``NaN ** 0`` is 1 in IEEE arithmetic, and ``NaN > 0`` is False)."""
     if w == 1:
         return v
+    nan = jnp.isnan(v)
+    if w == 0:
+        return jnp.where(nan, v, jnp.ones_like(v))
     pos = v > 0
     # Double where: the unselected branch must not evaluate 0 ** (w - 1) = inf in the gradient.
-    return jnp.where(pos, jnp.where(pos, v, jnp.ones_like(v)) ** w, jnp.zeros_like(v))
+    zero_or_nan = jnp.where(nan, v, jnp.zeros_like(v))
+    return jnp.where(pos, jnp.where(pos, v, jnp.ones_like(v)) ** w, zero_or_nan)
 
 
 def ms_ssim_value(
@@ -142,9 +145,7 @@ def pyramid_scales(
 ) -> tuple[tuple[float, int, str, bool], ...]:
     n = len(weights)
     min_side = (size - 1) * 2 ** (n - 1) + 1
-    check_fits(
-        shape, min_side, fn, f"{n} scales, each halving the image, with a {size}-tap window"
-    )
+    check_fits(shape, min_side, fn, f"{n} scales, each halving the image, with a {size}-tap window")
     return tuple((sigma, size, "valid", j > 0) for j in range(n))
 
 
@@ -165,19 +166,19 @@ def prepare_pair(a, b, max_val, k1, k2, fn: str, names: tuple[str, str] = ("a", 
 def psnr(a: ArrayLike, b: ArrayLike, *, max_val: ArrayLike = 1.0) -> jax.Array:
     """Peak signal-to-noise ratio ``10 log10(max_val^2 / mean((a - b)^2))`` in dB.
 
-    The mean runs over ``(H, W, C)``; identical images give ``+inf``.
+    The mean runs over ``(H, W, C)``; identical images give ``+inf``, a NaN pixel NaN.
 
     Args:
       a: floating image ``(..., H, W, C)`` with values in ``[0, max_val]``.
       b: image of the same shape.
-      max_val: peak value (the data range), ``> 0``.
+      max_val: peak value (the data range), a real scalar ``> 0``.
 
     Returns:
       ``(...)``: one PSNR per image.
 
     Raises:
-      ValueError: on a shape mismatch, a non-floating image, fewer than 3 axes or
-        ``max_val <= 0``.
+      ValueError: on a shape mismatch, a non-floating image, fewer than 3 axes, an empty
+        ``H``, ``W`` or ``C`` axis, or ``max_val`` not a scalar or ``<= 0``.
 
     References:
       ``skimage.metrics.peak_signal_noise_ratio(a, b, data_range=max_val)`` (same value).
@@ -218,12 +219,12 @@ def ssim(
     Args:
       a: floating image ``(..., H, W, C)`` with values in ``[0, max_val]``.
       b: image of the same shape.
-      max_val: data range, ``> 0``.
+      max_val: data range, a real scalar ``> 0``.
       filter_size: odd window side; ``None`` gives skimage's ``2 int(3.5 sigma + 0.5) + 1``.
       sigma: standard deviation of the Gaussian window in pixels, ``> 0`` (a concrete number:
         it sets the window size).
-      k1: luminance stabiliser, ``> 0``.
-      k2: contrast stabiliser, ``> 0``.
+      k1: luminance stabiliser, a real scalar ``> 0``.
+      k2: contrast stabiliser, a real scalar ``> 0``.
 
     Returns:
       ``(...)``: one SSIM per image.
@@ -264,7 +265,7 @@ def ms_ssim(
     ``filter_size`` Gaussian window (as in :func:`ssim`), and the last scale contributes the
     full SSIM. A negative mean is clipped to 0 before the power (the handling of
     ``tf.image.ssim_multiscale`` and ``pytorch_msssim``), which keeps the value in ``[0, 1]``.
-    Identical images give exactly 1.
+    Identical images give exactly 1; a NaN pixel gives NaN (for that image), not 0.
 
     Args:
       a: floating image ``(..., H, W, C)``; ``H`` and ``W`` must be at least
@@ -338,8 +339,7 @@ def sr_metrics(
             x, y = rgb_to_y(x, max_val=max_val), rgb_to_y(y, max_val=max_val)
         elif x.shape[-1] != 1:
             raise ValueError(
-                f"{fn}: y_only=True needs RGB (C=3) or grey (C=1) images, got "
-                f"sr.shape={x.shape}."
+                f"{fn}: y_only=True needs RGB (C=3) or grey (C=1) images, got sr.shape={x.shape}."
             )
     x, y = crop_border(x, crop), crop_border(y, crop)
     return {"psnr": psnr(x, y, max_val=max_val), "ssim": ssim(x, y, max_val=max_val)}

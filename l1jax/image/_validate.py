@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from l1jax._checks import check_range, is_concrete
+from l1jax._checks import as_array, check_scalar
 from l1jax.image._filters import window_size
 
 
@@ -25,7 +25,13 @@ class FloatDTypeError(ValueError, TypeError):
 
 def as_image(x: ArrayLike, name: str, fn: str) -> jax.Array:
     """``x`` as a floating ``(..., H, W, C)`` array."""
-    x = jnp.asarray(x)
+    x = as_array(
+        x,
+        name,
+        fn=fn,
+        expected="a floating-point image with values in [0, max_val]",
+        error=FloatDTypeError,
+    )
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise FloatDTypeError(
             f"{fn}: {name} must be a floating-point image with values in [0, max_val], "
@@ -42,9 +48,16 @@ def as_image(x: ArrayLike, name: str, fn: str) -> jax.Array:
 def image_pair(
     a: ArrayLike, b: ArrayLike, names: tuple[str, str], fn: str
 ) -> tuple[jax.Array, jax.Array]:
-    """Two images of one shape, cast to their common dtype."""
+    """Two non-empty images of one shape, cast to their common dtype."""
     a = as_image(a, names[0], fn)
     b = as_image(b, names[1], fn)
+    for name, x in zip(names, (a, b), strict=True):
+        # A mean over no pixel is NaN: refuse it here rather than return NaN.
+        if 0 in x.shape[-3:]:
+            raise ValueError(
+                f"{fn}: {name} must have at least one pixel and one channel (H, W, C >= 1), "
+                f"got {name}.shape={x.shape}."
+            )
     if a.shape != b.shape:
         raise ValueError(
             f"{fn}: {names[0]} and {names[1]} must have the same shape, got "
@@ -55,16 +68,15 @@ def image_pair(
 
 
 def check_max_val(max_val: ArrayLike, fn: str) -> None:
-    check_range("max_val", max_val, low=0.0, low_open=True, fn=fn)
-    if is_concrete(max_val) and np.ndim(max_val) != 0:
-        raise ValueError(f"{fn}: max_val must be a scalar, got shape {np.shape(max_val)}.")
+    """A real scalar ``> 0`` (traced values pass the range check)."""
+    check_scalar("max_val", max_val, low=0.0, low_open=True, fn=fn)
 
 
 def check_constants(k1: ArrayLike, k2: ArrayLike, fn: str) -> None:
     # k1, k2 > 0 keep both SSIM denominators >= (k max_val)^2 > 0, so constant patches have
     # finite values and gradients.
-    check_range("k1", k1, low=0.0, low_open=True, fn=fn)
-    check_range("k2", k2, low=0.0, low_open=True, fn=fn)
+    check_scalar("k1", k1, low=0.0, low_open=True, fn=fn)
+    check_scalar("k2", k2, low=0.0, low_open=True, fn=fn)
 
 
 def static_positive(value, name: str, fn: str) -> float:
@@ -74,7 +86,11 @@ def static_positive(value, name: str, fn: str) -> float:
             f"{fn}: {name} sets the window size, so it must be a concrete number, got a traced "
             f"value."
         )
-    if isinstance(value, bool) or not isinstance(value, numbers.Real | np.ndarray | jax.Array):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real | np.ndarray | jax.Array)
+        or np.ndim(value) != 0
+    ):
         raise ValueError(f"{fn}: {name} must be a positive number, got {name}={value!r}.")
     out = float(np.asarray(value))
     if not (math.isfinite(out) and out > 0):
@@ -117,7 +133,10 @@ def scale_weights(weights, name: str, fn: str, *, length: int | None = None) -> 
         raise ValueError(
             f"{fn}: {name} sets the number of scales, so it must be concrete, got a traced value."
         )
-    arr = np.asarray(weights, dtype=np.float64)
+    try:
+        arr = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = np.full((), np.nan)  # a string, say: refused below with the same message
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ValueError(
             f"{fn}: {name} must be a non-empty 1-D sequence of finite numbers >= 0, got "
