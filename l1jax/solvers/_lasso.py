@@ -132,27 +132,27 @@ def _run(G, c, yy, lam, tol, max_steps, polish, method, evals, evecs):
         zero = jnp.zeros((d,), dtype)
         carry0 = (zero, zero, jnp.ones((), dtype))
 
-    def finite_obj(b):
-        obj = full_obj(b)
-        return jnp.where(jnp.isfinite(obj), obj, jnp.inf)
-
     def body(st):
-        carry, best_b, best_obj, k, _ = st
+        carry, best_b, gap, k = st
         carry = jax.lax.fori_loop(0, _INNER, lambda _, cr: step(cr), carry)
         carry, b = check(carry, k)
-        best_b, best_obj = _keep_best(b, finite_obj(b), best_b, best_obj)
-        if polish:
-            bp = _polish(G, c, lam, b)
-            best_b, best_obj = _keep_best(bp, finite_obj(bp), best_b, best_obj)
-        return carry, best_b, best_obj, k + _INNER, rel_gap(best_b)
+        # Keep the point with the smallest certified gap: objectives that differ by round-off
+        # cannot rank candidates, their certificates can.
+        cands = [b, _polish(G, c, lam, b)] if polish else [b]
+        for cb in cands:
+            cgap = rel_gap(cb)
+            better = cgap < gap
+            best_b = jnp.where(better, cb, best_b)
+            gap = jnp.where(better, cgap, gap)
+        return carry, best_b, gap, k + _INNER
 
     def cond(st):
-        carry, _, _, k, gap = st
+        carry, _, gap, k = st
         return (k < max_steps) & ~(gap <= tol) & jnp.all(jnp.isfinite(carry[0]))
 
     zero = jnp.zeros((d,), dtype)
-    init = (carry0, zero, full_obj(zero), jnp.array(0, jnp.int32), rel_gap(zero))
-    _, best_b, _, k, gap = jax.lax.while_loop(cond, body, init)
+    init = (carry0, zero, rel_gap(zero), jnp.array(0, jnp.int32))
+    _, best_b, gap, k = jax.lax.while_loop(cond, body, init)
     return best_b, k, gap
 
 
