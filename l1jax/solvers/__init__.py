@@ -2,9 +2,12 @@
 
 * :func:`lad` and :func:`quantile_regression`: interior point (default), ADMM, IRLS.
 * :func:`lasso`: FISTA (default), ISTA, ADMM.
-* :func:`basis_pursuit`: ADMM (default), interior point.
+* :func:`basis_pursuit`: interior point (default), ADMM.
 
-Each returns a :class:`SolverResult` ``(coef, objective, num_steps, converged)``.
+Each returns a :class:`SolverResult` ``(coef, objective, num_steps, converged, gap)``: ``gap`` is
+a certified bound on the relative distance to the optimum, from primal and dual quantities, and
+``converged`` is ``gap <= tol``. An uncertified result of a call outside ``jit`` also raises a
+:class:`ConvergenceWarning` that names the remedy.
 :mod:`l1jax.solvers.reference` has the SciPy/scikit-learn ground truths.
 """
 
@@ -14,10 +17,12 @@ from l1jax.solvers._inference import quantile_inference as quantile_inference
 from l1jax.solvers._lad import lad as lad
 from l1jax.solvers._lasso import lasso as lasso
 from l1jax.solvers._quantile import quantile_regression as quantile_regression
+from l1jax.solvers._result import ConvergenceWarning as ConvergenceWarning
 from l1jax.solvers._result import SolverResult as SolverResult
 
 __all__ = [
     "SolverResult",
+    "ConvergenceWarning",
     "lad",
     "quantile_regression",
     "lasso",
