@@ -19,6 +19,7 @@ and lists), so study code gets attribute access and type hints.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,9 +45,15 @@ __all__ = [
     "identity",
     "RESUME_NEUTRAL",
     "header_command",
+    "check_name",
+    "read_yaml",
+    "MAX_CONFIG_BYTES",
 ]
 
 EXTENDS_KEY = "extends"
+
+# Configs are small text files: anything larger is refused before it is parsed.
+MAX_CONFIG_BYTES = 1 << 20
 
 
 class ConfigError(ValueError):
@@ -172,26 +179,121 @@ class RunConfig:
 # --- loading -----------------------------------------------------------------------------------
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without anchors and aliases (``&a``, ``*a``, ``<<: *a``).
+
+    Aliases let a few lines expand into an exponentially large document (the "billion laughs"):
+    configs share values through ``extends:`` instead, so the loader refuses them outright.
+    """
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&, *) are not allowed in configs; share "
+                "values with 'extends:'", event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def _parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` without aliases; raises ``yaml.YAMLError`` or ``RecursionError``."""
+    loader = _NoAliasLoader(text)
     try:
-        text = path.read_text()
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(e: BaseException) -> str:
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    mark = getattr(e, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark is not None else ""
+    problem = getattr(e, "problem", None) or "cannot parse"
+    # The parser's own words only, never the file's text.
+    return f"invalid YAML{where}: {problem[:120]}"
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML config file as plain data, read as data only.
+
+    The file must be a regular UTF-8 text file of at most :data:`MAX_CONFIG_BYTES` bytes
+    without anchors or aliases. Error messages name the file and the problem, never its text.
+
+    Raises:
+      ConfigError: a missing file, a directory, a binary or oversized file, or invalid YAML.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise ConfigError(f"{str(path)!r} is a directory, not a YAML file")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{str(path)!r} is {size} bytes; a config is at most {MAX_CONFIG_BYTES} bytes"
+            )
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {str(path)!r}: {e.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{str(path)!r} is larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "?"
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"invalid YAML at {where}: {problem}", source=str(path)) from None
+        if b"\0" in raw:
+            raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL byte")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{str(path)!r} is not a text (UTF-8) file") from None
+    try:
+        return _parse_yaml(text)
+    except (yaml.YAMLError, RecursionError) as e:
+        raise ConfigError(_yaml_problem(e), source=str(path)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    data = read_yaml(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
+        # Only the type: a file that is not a config (extends: /etc/passwd) is not echoed.
         raise ConfigError(
             source=str(path), key="<top level>", expected="a mapping",
-            given=f"{type(data).__name__} {data!r}",
+            given=f"a {type(data).__name__}",
         )
+    _check_data(data, str(path))
     return data
+
+
+def _check_data(data: Any, source: str, prefix: str = "") -> None:
+    """Rejects OmegaConf interpolations (``${...}``) anywhere in user input: configs are data,
+    and a resolver could read the environment or files into a run."""
+    if isinstance(data, Mapping):
+        for k, v in data.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if not isinstance(k, (str, int)) or (isinstance(k, str) and "${" in k):
+                raise ConfigError(
+                    "keys must be plain names", source=source, key=_short(key),
+                    expected="a name", given=_given(k),
+                )
+            _check_data(v, source, key)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _check_data(v, source, f"{prefix}[{i}]")
+    elif isinstance(data, str) and "${" in data:
+        raise ConfigError(
+            "interpolation (${...}) is not supported: configs are data", source=source,
+            key=prefix or "<top level>",
+        )
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_MAX_EXTENDS = 16
 
 
 def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
@@ -208,8 +310,10 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str
     if not isinstance(parent, str):
         raise ConfigError(
             source=str(path), key=EXTENDS_KEY, expected="a path (relative to this file)",
-            given=repr(parent),
+            given=_given(parent),
         )
+    if len(seen) >= _MAX_EXTENDS:
+        raise ConfigError(f"'extends' chain longer than {_MAX_EXTENDS} files", source=str(path))
     return [*_chain(path.parent / parent, (*seen, resolved)), (path, data)]
 
 
@@ -329,19 +433,96 @@ def _raise_type(base: DictConfig, data: Mapping[str, Any], source: str, key: str
     ) from None
 
 
-def _parse_override(item: str) -> dict[str, Any]:
-    if "=" not in item:
-        raise ConfigError(
-            source=f"--set {item}", key=item, expected="key=value", given=repr(item)
-        )
-    key, _, _ = item.partition("=")
+_KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Override:
+    """One ``--set key=value``: the dotted key and the value parsed as YAML."""
+
+    item: str
+    key: str
+    value: Any
+
+    @property
+    def source(self) -> str:
+        return f"--set {_short(self.item, 80)}"
+
+    def keys(self) -> list[str]:
+        """The dotted keys this override sets (a mapping sets each of its leaves too)."""
+        if not isinstance(self.value, Mapping):
+            return [self.key]
+        return [self.key, *(f"{self.key}.{k}" for k, _ in _leaves(self.value) if k)]
+
+
+def _parse_override(item: str) -> _Override:
+    key, eq, text = item.partition("=")
+    source = f"--set {_short(item, 80)}"
+    if not eq:
+        raise ConfigError(source=source, key=_short(key), expected="key=value",
+                          given=repr(_short(item)))
+    key = key.strip()
+    if not key or not all(_KEY_PART.match(part) for part in key.split(".")):
+        raise ConfigError(source=source, key=_short(key) or "<empty>",
+                          expected="a dotted key of names (a.b.c)", given=repr(_short(key)))
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"value longer than {MAX_CONFIG_BYTES} bytes", source=source, key=key)
     try:
-        dotlist = OmegaConf.from_dotlist([item])
+        value = _parse_yaml(text) if text.strip() else None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise ConfigError(f"cannot parse the value ({_yaml_problem(e)})", source=source,
+                          key=key) from None
+    _check_data(value, source, key)
+    return _Override(item=item, key=key, value=value)
+
+
+def _apply(cfg: DictConfig, override: _Override) -> DictConfig:
+    """Applies one ``--set``: a mapping replaces the key's mapping, anything else sets it."""
+    cfg = _merge(cfg, _nest(override.key, override.value), override.source)  # checks the keys
+    if not isinstance(override.value, Mapping):
+        return cfg
+    node = _node(cfg, override.key)
+    new: Any = override.value
+    object_type = getattr(getattr(node, "_metadata", None), "object_type", None)
+    if isinstance(node, DictConfig) and dataclasses.is_dataclass(object_type):
+        # A section of the schema: its defaults, then the given fields.
+        new = OmegaConf.merge(OmegaConf.structured(object_type), override.value)
+    try:
+        OmegaConf.update(cfg, override.key, new, merge=False)
     except OmegaConfBaseException as e:
-        raise ConfigError(
-            f"cannot parse ({str(e).splitlines()[0]})", source=f"--set {item}", key=key
-        ) from None
-    return OmegaConf.to_container(dotlist)  # type: ignore[return-value]
+        raise ConfigError(str(e).splitlines()[0], source=override.source,
+                          key=override.key) from None
+    return cfg
+
+
+def _sweep_keys(sweep: Any, prefix: str = "") -> dict[str, Any]:
+    # `sweep: {loss.delta: [..]}` and `--set sweep.loss.delta=[..]` (nested) name the same key.
+    out: dict[str, Any] = {}
+    if isinstance(sweep, Mapping):
+        for k, v in sweep.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, Mapping):
+                out.update(_sweep_keys(v, key))
+            else:
+                out[key] = v
+    return out
+
+
+def _check_sweep_conflicts(cfg: DictConfig, overrides: Sequence[_Override]) -> None:
+    """A ``--set`` of a key the sweep also sets would be silently replaced by the swept values."""
+    swept = _sweep_keys(OmegaConf.to_container(cfg.sweep) if "sweep" in cfg else {})
+    for o in overrides:
+        if o.key == "sweep" or o.key.startswith("sweep."):
+            continue
+        for key in o.keys():
+            for s in swept:
+                if key == s or s.startswith(f"{key}.") or key.startswith(f"{s}."):
+                    raise ConfigError(
+                        f"also set by the sweep (sweep.{s}: "
+                        f"{_short(repr(swept[s]), 40)}); change the sweep instead "
+                        f"(--set sweep.{s}=[...]) or drop it from the sweep",
+                        source=o.source, key=key,
+                    )
 
 
 def load_config(
@@ -370,17 +551,18 @@ def load_config(
         expected and the given value.
     """
     path = Path(path)
+    parsed = [_parse_override(item) for item in overrides]
     cfg: DictConfig = OmegaConf.structured(schema)
     for source, data in _chain(path):
         cfg = _merge(cfg, data, str(source))
-    parsed = [(f"--set {item}", _parse_override(item)) for item in overrides]
-    for source, data in parsed:
-        cfg = _merge(cfg, data, source)
+    for o in parsed:
+        cfg = _apply(cfg, o)
     if smoke and cfg.get("smoke", False):
         for key, value in smoke.items():
             cfg = _merge(cfg, _nest(key, value), f"smoke profile of {schema.__name__}")
-        for source, data in parsed:
-            cfg = _merge(cfg, data, source)
+        for o in parsed:
+            cfg = _apply(cfg, o)
+    _check_sweep_conflicts(cfg, parsed)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(
@@ -388,6 +570,31 @@ def load_config(
             expected=_expected(cfg, missing[0]), given="nothing (???)",
         )
     return OmegaConf.to_object(cfg)
+
+
+def check_name(name: Any, key: str, *, allow_empty: bool = False) -> str:
+    """Checks that ``name`` can name a file or folder inside a workdir (a loss label, a tag).
+
+    Raises:
+      ConfigError: naming ``key``, for an empty name, a path (``/``, ``\\``, an absolute
+        path), ``.`` or ``..``, a leading ``.`` or ``~``, or a control character.
+    """
+    text = str(name) if name is not None else ""
+    bad = (
+        (not text and not allow_empty)
+        or any(c in text for c in ("/", "\\", "\0"))
+        or text in (".", "..")
+        or text.startswith((".", "~"))
+        or any(ord(c) < 32 for c in text)
+        or len(text) > 200
+    )
+    if bad:
+        raise ConfigError(
+            "names a file in the workdir", key=key,
+            expected="a plain name (no '/', '\\', '..', leading '.', at most 200 characters)",
+            given=_given(name),
+        )
+    return text
 
 
 # --- helpers on loaded configs -----------------------------------------------------------------
