@@ -37,6 +37,7 @@ __all__ = [
     "latest",
     "restore",
     "all_checkpoints",
+    "damaged_checkpoints",
 ]
 
 _NAME = re.compile(r"^step_(\d+)\.json$")
@@ -128,7 +129,13 @@ def save(directory: str | Path, step: int, tree: Any, **metadata: Any) -> Checkp
         "bytes": len(payload),
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
-    atomic_write(directory / f"step_{step:09d}.json", json.dumps(meta, indent=1, sort_keys=True))
+    try:
+        atomic_write(directory / f"step_{step:09d}.json",
+                     json.dumps(meta, indent=1, sort_keys=True))
+    except BaseException:
+        # No sidecar, no checkpoint: do not leave its data file behind (a full disk).
+        data_path.unlink(missing_ok=True)
+        raise
     return Checkpoint(step=int(step), path=data_path, metadata=meta)
 
 
@@ -157,6 +164,21 @@ def all_checkpoints(directory: str | Path, *, verify: bool = False) -> list[Chec
             if ckpt is not None:
                 found.append(ckpt)
     return sorted(found, key=lambda c: c.step)
+
+
+def damaged_checkpoints(directory: str | Path) -> list[Path]:
+    """Sidecars in ``directory`` whose checkpoint is not whole: an unreadable sidecar, or data
+    missing or not matching the recorded size and hash, oldest first.
+
+    A process killed while saving never leaves one (the sidecar is written last), so these
+    come from something else: a damaged disk, a copy, an edit.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    bad = [sidecar for sidecar in directory.iterdir()
+           if _NAME.match(sidecar.name) and _valid(directory, sidecar, verify=True) is None]
+    return sorted(bad, key=lambda p: int(_NAME.match(p.name).group(1)))
 
 
 def latest(directory: str | Path) -> Checkpoint | None:

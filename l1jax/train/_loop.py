@@ -22,8 +22,8 @@ import optax
 from jax.sharding import Mesh
 
 from l1jax import parallel
-from l1jax.checkpoint import CheckpointManager
-from l1jax.config import ConfigError, identity, to_yaml
+from l1jax.checkpoint import CheckpointManager, damaged_checkpoints
+from l1jax.config import ConfigError, check_name, identity, to_yaml
 from l1jax.registry import OPTIMIZERS, UnknownNameError, split_spec
 from l1jax.train._schedules import make_schedule
 from l1jax.train._sweep import Grid, bind, make_grid
@@ -155,6 +155,11 @@ def make_optimizer(cfg: Any) -> tuple[optax.GradientTransformation, Callable]:
     base_lr = kwargs.pop("learning_rate", None)
     if base_lr is None:
         raise TypeError(f"optimizer {name!r} needs a learning_rate")
+    if isinstance(base_lr, (bool, str)) or (
+        isinstance(base_lr, (int, float)) and not (math.isfinite(base_lr) and base_lr > 0)
+    ):
+        raise ConfigError(key="optimizer.learning_rate", expected="a number > 0",
+                          given=f"{base_lr!r} ({type(base_lr).__name__})")
     lr = make_schedule(cfg.schedule, total_steps=cfg.train.steps, learning_rate=base_lr)
     sched_name, sched_kwargs = split_spec(cfg.schedule, "schedule")
     # A constant rate goes in as a number: some optimizers (ISTA, FISTA) take no schedule.
@@ -165,12 +170,7 @@ def make_optimizer(cfg: Any) -> tuple[optax.GradientTransformation, Callable]:
     return opt, lr
 
 
-def check_config(cfg: Any) -> Grid | None:
-    """Checks the runner's sections of ``cfg`` before any work; returns the sweep grid.
-
-    Raises:
-      ConfigError: naming the key, for a bad optimizer, schedule, sweep or train value.
-    """
+def _check_sections(cfg: Any) -> None:
     tc = cfg.train
     for key, low in (("steps", 0), ("steps_per_call", 1), ("log_every", 1), ("eval_every", 0),
                      ("checkpoint_every", 0), ("keep_checkpoints", 1)):
@@ -196,11 +196,73 @@ def check_config(cfg: Any) -> Grid | None:
                 make_optimizer(cfg)
             else:
                 make_schedule(cfg.schedule, total_steps=tc.steps)
+        except ConfigError:
+            raise
         except UnknownNameError as e:
             raise ConfigError(str(e), key=f"{section}.name") from None
         except (TypeError, ValueError) as e:
             raise ConfigError(str(e), key=section) from None
-    return make_grid(cfg)
+
+
+def check_seed(seed: Any, key: str = "seed") -> None:
+    """A seed is an int that :func:`jax.random.key` takes without folding it onto another."""
+    bits = 64 if jax.config.jax_enable_x64 else 32
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not low <= seed <= high:
+        raise ConfigError(
+            f"seeds are int{bits} (outside that range they would alias others)", key=key,
+            expected=f"an int in [{low}, {high}]", given=repr(seed),
+        )
+
+
+def check_distributed(cfg: Any) -> None:
+    """The ``distributed`` section names a whole cluster, or nothing (auto-detection)."""
+    d = cfg.distributed
+    given = {"coordinator_address": d.coordinator_address, "num_processes": d.num_processes,
+             "process_id": d.process_id}
+    if not d.enabled:
+        return
+    if any(v is not None for v in given.values()) and any(v is None for v in given.values()):
+        missing = [k for k, v in given.items() if v is None]
+        raise ConfigError(
+            "set all three of coordinator_address, num_processes and process_id, or none "
+            "(auto-detected clusters)", key=f"distributed.{missing[0]}",
+            expected="a value", given="null",
+        )
+    if d.num_processes is not None and d.num_processes < 1:
+        raise ConfigError(key="distributed.num_processes", expected="an int >= 1",
+                          given=repr(d.num_processes))
+    if d.process_id is not None and not 0 <= d.process_id < d.num_processes:
+        raise ConfigError(key="distributed.process_id",
+                          expected=f"an int in [0, {d.num_processes})", given=repr(d.process_id))
+
+
+def check_config(cfg: Any) -> Grid | None:
+    """Checks the runner's sections of ``cfg`` before any work; returns the sweep grid.
+
+    Every value of a swept key is checked too, one at a time in the config.
+
+    Raises:
+      ConfigError: naming the key, for a bad optimizer, schedule, sweep, seed or train value.
+    """
+    check_seed(cfg.seed)
+    check_distributed(cfg)
+    _check_sections(cfg)
+    grid = make_grid(cfg)
+    if grid is not None:
+        for key, values in zip(grid.keys, grid.axes, strict=True):
+            for value in values:
+                if key == "seed":
+                    check_seed(value, "sweep.seed")
+                    continue
+                try:
+                    _check_sections(bind(cfg, {key: value}))
+                except ConfigError as e:
+                    raise ConfigError(
+                        f"the swept value {value!r} of {key}: {e.detail or 'invalid'}",
+                        key=f"sweep.{key}", expected=e.expected, given=e.given,
+                    ) from None
+    return grid
 
 
 # --- the compiled program --------------------------------------------------------------------
@@ -284,6 +346,7 @@ class _Program:
     def __init__(self, task: Task, cfg: Any, mesh: Mesh, grid: Grid | None):
         self.task, self.cfg, self.mesh, self.grid = task, cfg, mesh, grid
         self.chunk_traces = 0
+        self.traced = False
         self._placer = None
         # train.loop / train.sweep_mode with "auto" decided (by `resolve_modes`).
         self.loop: str | None = None
@@ -320,6 +383,16 @@ class _Program:
             loop = ("host" if conv else "device") if loop == "auto" else loop
             sweep = ("unroll" if conv else "vmap") if sweep == "auto" else sweep
         self.loop, self.sweep_mode = loop, sweep
+
+    def check_traces(self, state: TrainState, problem: Problem, hp) -> None:
+        """Traces one step and the evaluation abstractly (no compilation), so that a mistake in
+        the task (a wrong keyword, a bad shape) surfaces before any step runs."""
+        if self.traced:
+            return
+        eqx.filter_eval_shape(self._vmap(self._step_one), state, problem, hp)
+        if self.task.evaluate is not None:
+            eqx.filter_eval_shape(self._evaluate, state, problem, hp)
+        self.traced = True
 
     def _member_cfg(self, hp: Mapping[str, Any]) -> Any:
         return bind(self.cfg, hp) if hp else self.cfg
@@ -553,22 +626,42 @@ class MetricsLog:
             f.flush()
             os.fsync(f.fileno())
 
-    def truncate(self, tag: str, step: int) -> None:
-        """Drops ``tag``'s lines after ``step`` (they came after the checkpoint we resume)."""
+    def truncate(self, tag: str, step: int) -> dict[str, Any]:
+        """Drops ``tag``'s lines after ``step`` (they came after the checkpoint we resume).
+
+        Returns:
+          ``{"exists", "damaged", "kept"}``: whether the file exists, how many unreadable lines
+          were dropped (a torn last line, left by a kill, is not counted) and how many of
+          ``tag``'s lines were kept.
+        """
+        report = {"exists": False, "damaged": 0, "kept": 0}
         if not self.enabled or not self.path.exists():
-            return
+            return report
         from l1jax.checkpoint import atomic_write
 
-        kept = []
-        for line in self.path.read_text().splitlines():
+        report["exists"] = True
+        text = self.path.read_text(errors="replace")
+        lines = text.splitlines()
+        kept, dropped = [], False
+        for i, line in enumerate(lines):
             try:
                 rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError
             except ValueError:
-                continue  # a line torn by a kill
-            if rec.get("tag", "") == tag and rec.get("step", 0) > step:
+                torn = i == len(lines) - 1 and not text.endswith("\n")
+                report["damaged"] += 0 if torn else 1
+                dropped = True
                 continue
+            if rec.get("tag", "") == tag and isinstance(rec.get("step"), int):
+                if rec["step"] > step:
+                    dropped = True
+                    continue
+                report["kept"] += 1
             kept.append(line)
-        atomic_write(self.path, "".join(f"{line}\n" for line in kept))
+        if dropped:
+            atomic_write(self.path, "".join(f"{line}\n" for line in kept))
+        return report
 
     def read(self) -> list[dict[str, Any]]:
         if self.path is None or not self.path.exists():
@@ -634,6 +727,7 @@ def train(
         checkpoint is kept and nothing later is written.
       TrainingInterrupted: Ctrl-C; the last completed step was checkpointed first.
     """
+    check_name(tag, "tag", allow_empty=True)
     grid = check_config(cfg)
     tc = cfg.train
     mesh = mesh or parallel.make_mesh(cfg.parallel.num_devices)
@@ -647,10 +741,19 @@ def train(
 
     manager = last = None
     if workdir is not None:
-        manager = CheckpointManager(
-            workdir / "checkpoints" / (tag or "main"), keep=tc.keep_checkpoints
-        )
+        ckpt_dir = workdir / "checkpoints" / (tag or "main")
+        manager = CheckpointManager(ckpt_dir, keep=tc.keep_checkpoints)
         last = manager.latest()
+        damaged = [p for p in damaged_checkpoints(ckpt_dir)
+                   if last is None or int(p.stem.split("_")[-1]) > last.step]
+        if damaged:
+            bad = damaged[-1]
+            good = f"the newest good one is step {last.step}" if last else "no good one is left"
+            raise ConfigError(
+                f"the checkpoint {bad.with_suffix('')}.* is damaged (its data does not match its "
+                f"sidecar); {good}: delete its two files to resume from an older one, or pass "
+                f"--overwrite"
+            )
         if last is not None and last.metadata.get("config_sha256") != config_sha:
             raise ConfigError(
                 f"the checkpoint {last.path} was written by a different config; resume "
@@ -661,19 +764,32 @@ def train(
         state, problem = prog.init(hp)
         problem = prog._place(problem)
         prog.resolve_modes(state, problem, hp)
+        prog.check_traces(state, problem, hp)
     except _TRACER_ERRORS as e:
         raise _sweep_error(grid, e) from e
-    except TypeError as e:
-        if grid is not None and "Trace" in str(e):
-            raise _sweep_error(grid, e) from e
+    except ConfigError:
         raise
+    except Exception as e:
+        if grid is not None and isinstance(e, TypeError) and "Trace" in str(e):
+            raise _sweep_error(grid, e) from e
+        raise _build_error(e, tag) from e
 
     resumed_from = None
     saved_step = None
     if last is not None:
-        state = parallel.put_replicated(manager.restore(last, state), mesh)
+        try:
+            restored = manager.restore(last, state)
+        except Exception as e:
+            raise ConfigError(
+                f"cannot restore the checkpoint {last.path} ({type(e).__name__}: "
+                f"{_first_line(e)}); delete it to resume from an older one, or pass --overwrite"
+            ) from e
+        state = parallel.put_replicated(restored, mesh)
         resumed_from = saved_step = last.step
-        log.truncate(tag, last.step)
+        _warn_metrics(log.truncate(tag, last.step), log, tag, last.step)
+    else:
+        # Lines a killed run logged before this tag's first checkpoint are redone now.
+        log.truncate(tag, 0)
 
     def save(step: int, finished: bool = False) -> None:
         nonlocal saved_step
@@ -768,6 +884,33 @@ def train(
         loop=prog.loop,
         sweep_mode=prog.sweep_mode,
     )
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    line = text.splitlines()[0] if text else type(e).__name__
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _build_error(e: Exception, tag: str) -> ConfigError:
+    where = f" ({tag})" if tag else ""
+    return ConfigError(f"building the run{where} failed: {type(e).__name__}: {_first_line(e)}")
+
+
+def _warn_metrics(report: dict[str, Any], log: MetricsLog, tag: str, step: int) -> None:
+    """Says on stderr when a resumed run's metrics.jsonl lost lines the checkpoint had."""
+    if not log.enabled:
+        return
+    what = f"tag {tag!r}" if tag else "the run"
+    if not report["exists"]:
+        print(f"warning: resuming {what} from step {step} but {log.path} is missing: the metrics "
+              f"of steps up to {step} are lost", file=sys.stderr)
+    elif report["damaged"]:
+        print(f"warning: {log.path}: dropped {report['damaged']} damaged line(s) while resuming "
+              f"{what} from step {step}", file=sys.stderr)
+    elif step > 0 and not report["kept"]:
+        print(f"warning: resuming {what} from step {step} but {log.path} has no line of it: "
+              f"the metrics of steps up to {step} are lost", file=sys.stderr)
 
 
 def _summary(x: np.ndarray) -> float:

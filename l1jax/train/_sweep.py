@@ -157,6 +157,13 @@ def make_grid(cfg: Any) -> Grid | None:
                 raise ConfigError(key=where, expected="a list of int", given=f"{v!r}")
             if kind is bool and not isinstance(v, bool):
                 raise ConfigError(key=where, expected="a list of bool", given=f"{v!r}")
+        seen: list[Any] = []
+        for v in vals:
+            if any(v == u for u in seen):
+                raise ConfigError("each value once: a repeated grid point trains the same thing "
+                                  "twice", key=where, expected="distinct values",
+                                  given=repr(list(vals)))
+            seen.append(v)
         axes.append(tuple(vals))
     keys = tuple(sweep)
     points = tuple(dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes))
