@@ -27,9 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from l1jax import experiment
-from l1jax.config import ConfigError, RunConfig, TrainConfig
+from l1jax.config import ConfigError, RunConfig, TrainConfig, check_name
 from l1jax.registry import DATASETS, LOSSES, MODELS
-from l1jax.train import Problem, Task
+from l1jax.train import Problem, Task, bind, make_grid
 
 
 @dataclasses.dataclass
@@ -143,21 +143,47 @@ def label(spec: dict[str, Any]) -> str:
     return f"{spec['name']}{extra}"
 
 
+_EXACT = ("l1", "mse", "huber", "smooth_l1")
+
+
 def validate(cfg: RobustnessConfig) -> None:
-    for i, spec in enumerate(cfg.losses):
-        try:
-            LOSSES.partial(spec)
-        except (LookupError, TypeError) as e:
-            raise ConfigError(str(e), key=f"losses[{i}]") from None
     if not cfg.losses:
         raise ConfigError(key="losses", expected="at least one loss", given="[]")
+    probe = jax.ShapeDtypeStruct((8,), jnp.float32)
+    for i, spec in enumerate(cfg.losses):
+        try:
+            # Traced, not run: the loss's own checks of its hyperparameters (delta > 0, ...).
+            jax.eval_shape(LOSSES.partial(spec), probe, probe)
+        except (LookupError, TypeError, ValueError) as e:
+            raise ConfigError(str(e), key=f"losses[{i}]") from None
+        check_name(label(spec), f"losses[{i}]")
+        if cfg.reference and spec["name"] not in _EXACT:
+            raise ConfigError(
+                "the study has no exact minimiser for this loss; set reference: false",
+                key=f"losses[{i}].name", expected=f"one of {list(_EXACT)}",
+                given=repr(spec["name"]),
+            )
     if len({label(s) for s in cfg.losses}) != len(cfg.losses):
         raise ConfigError(key="losses", expected="distinct entries", given=repr(cfg.losses))
     try:
-        DATASETS.validate(cfg.data, provided=["key"])
         MODELS.validate(cfg.model, provided=["in_features", "key"])
     except (LookupError, TypeError) as e:
-        raise ConfigError(str(e), key="data/model") from None
+        raise ConfigError(str(e), key="model") from None
+    # The data set's own range checks, for its config and each swept value of a data key.
+    grid = make_grid(cfg)
+    points = [("data", {})] + [
+        (f"sweep.{key}", {key: value})
+        for key, values in zip(grid.keys if grid else (), grid.axes if grid else (), strict=True)
+        if key.startswith("data.")
+        for value in values
+    ]
+    for where, point in points:
+        data = bind(cfg, point).data
+        try:
+            DATASETS.validate(data, provided=["key"])
+            jax.eval_shape(lambda k, data=data: DATASETS.build(data, key=k), jax.random.key(0))
+        except (LookupError, TypeError, ValueError) as e:
+            raise ConfigError(str(e), key=where) from None
 
 
 def _groups(result) -> tuple[list[float], list[np.ndarray]]:

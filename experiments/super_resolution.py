@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from l1jax import checkpoint, config, experiment, image, sr
-from l1jax.config import ConfigError, RunConfig, TrainConfig
+from l1jax.config import ConfigError, RunConfig, TrainConfig, check_name
 from l1jax.registry import LOSSES, MODELS
 from l1jax.train import Problem, Task
 
@@ -243,8 +243,14 @@ def validate(cfg: SuperResolutionConfig) -> None:
         raise ConfigError(key="losses", expected="distinct labels", given=repr(labels))
     switches = set()
     for i, entry in enumerate(cfg.losses):
+        # Labels name checkpoint folders (checkpoints/<label>/): they must stay inside the workdir.
+        check_name(label(entry), f"losses[{i}].label")
         specs = [loss_spec(entry)]
         if "switch_from" in entry:
+            if not isinstance(entry["switch_from"], dict):
+                raise ConfigError(key=f"losses[{i}].switch_from", expected="a loss mapping",
+                                  given=repr(entry["switch_from"]))
+            check_name(label(_source(entry)), f"losses[{i}].switch_from.label")
             specs.append(loss_spec(_source(entry)))
             at = _switch_step(cfg, entry)
             if not 0 < at < cfg.train.steps:

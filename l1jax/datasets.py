@@ -7,6 +7,8 @@ in their numeric keywords, so a sweep can vmap over, e.g., the contamination fra
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,7 +27,7 @@ def contaminated_linear(
     d: int,
     fraction: float = 0.0,
     noise: float = 0.1,
-    outliers: str = "response",
+    outliers: Literal["response", "leverage"] = "response",
     outlier_scale: float = 10.0,
     leverage: float = 10.0,
 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
@@ -45,13 +47,13 @@ def contaminated_linear(
 
     Args:
       key: PRNG key.
-      n: number of rows.
-      d: number of features.
+      n: number of rows, >= 1.
+      d: number of features, >= 1.
       fraction: share of outlier rows, in [0, 1] (may be traced).
-      noise: standard deviation of the clean noise.
+      noise: standard deviation of the clean noise, >= 0.
       outliers: ``"response"`` or ``"leverage"``.
-      outlier_scale: distance ``|w_out - w|``.
-      leverage: the factor on the outlier rows' ``x`` with ``outliers="leverage"``.
+      outlier_scale: distance ``|w_out - w|``, >= 0.
+      leverage: the factor (> 0) on the outlier rows' ``x`` with ``outliers="leverage"``.
 
     Returns:
       ``({"x": (n, d), "y": (n,), "outlier": (n,) bool}, {"weight": (d,), "bias": ()})``.
@@ -61,7 +63,14 @@ def contaminated_linear(
             "contaminated_linear: outliers must be 'response' or 'leverage', got "
             f"outliers={outliers!r}"
         )
+    for name, value in (("n", n), ("d", d)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"contaminated_linear: {name} must be an int >= 1, got "
+                             f"{name}={value!r}")
     check_range("fraction", fraction, low=0.0, high=1.0, fn="contaminated_linear")
+    check_range("noise", noise, low=0.0, fn="contaminated_linear")
+    check_range("outlier_scale", outlier_scale, low=0.0, fn="contaminated_linear")
+    check_range("leverage", leverage, low=0.0, low_open=True, fn="contaminated_linear")
     # One draw for everything: each separate threefry draw costs compile time under vmap.
     sizes = (n * d, d, 1, n, d, n)
     z = jnp.split(jax.random.normal(key, (sum(sizes),)), np.cumsum(sizes)[:-1])

@@ -118,6 +118,8 @@ def _accepts_str(value: str, annotation: Any) -> bool | None:
 
 
 def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
     if typing.get_origin(annotation) is collections.abc.Callable:
         return "a function"
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
