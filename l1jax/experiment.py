@@ -12,8 +12,9 @@ A study script declares its config schema and a ``run`` function, and hands both
 which gives ``python experiments/robustness.py --config configs/robustness/default.yaml
 [--set a.b=value ...] [--workdir DIR] [--resume] [--overwrite]``. See ``docs/runner.md``.
 
-Exit codes: 0 done; 2 bad config or command line (one line on stderr, no traceback);
-3 non-finite loss; 130 interrupted (Ctrl-C; a checkpoint was saved).
+Exit codes: 0 done; 2 bad config, command line or workdir (one line on stderr, no traceback;
+``--debug`` shows it); 3 non-finite loss; 4 the workdir could not be written (a full disk, a
+read-only directory); 130 interrupted by Ctrl-C and 143 by SIGTERM (a checkpoint was saved).
 """
 
 from __future__ import annotations
@@ -22,19 +23,18 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import re
 import shlex
-import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from l1jax import parallel
 from l1jax.checkpoint import atomic_write
-from l1jax.config import ConfigError, diff, identity, load_config, to_yaml
+from l1jax.config import ConfigError, diff, identity, load_config, read_yaml, to_yaml
 from l1jax.registry import STUDIES, UnknownNameError
 from l1jax.train import (
     MetricsLog,
@@ -57,11 +57,19 @@ __all__ = [
     "EXIT_CONFIG",
     "EXIT_NONFINITE",
     "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "EXIT_OS",
+    "MANIFEST",
 ]
 
 EXIT_CONFIG = 2
 EXIT_NONFINITE = 3
-EXIT_INTERRUPTED = 130
+EXIT_OS = 4
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+# The file in each workdir that lists what the runner wrote there (see `Manifest`).
+MANIFEST = "manifest.json"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +139,7 @@ def _validate(study: Study, cfg: Any, source: str) -> None:
             study.validate(cfg)
     except ConfigError as e:
         raise e.with_source(source) from None
-    except (UnknownNameError, TypeError, ValueError) as e:
+    except (LookupError, TypeError, ValueError) as e:
         raise ConfigError(str(e), source=source) from None
 
 
@@ -167,10 +175,12 @@ class Run:
       is_main: whether this process writes files (process 0).
     """
 
-    def __init__(self, study: Study, cfg: Any, workdir: Path, *, mesh=None):
+    def __init__(self, study: Study, cfg: Any, workdir: Path, *, mesh=None,
+                 manifest: Manifest | None = None):
         self.study, self.cfg, self.workdir = study, cfg, Path(workdir)
         self.mesh = mesh if mesh is not None else parallel.make_mesh(cfg.parallel.num_devices)
         self.is_main = parallel.is_main_process()
+        self.manifest = manifest if manifest is not None else Manifest(self.workdir, study.name)
         self.metrics = MetricsLog(self.workdir / "metrics.jsonl")
 
     def train(
@@ -178,15 +188,28 @@ class Run:
     ) -> TrainResult:
         """:func:`l1jax.train.train` in this workdir (``checkpoints/<tag>/``), resuming if the
         tag has a checkpoint. ``cfg`` defaults to the run's config."""
+        self.path("metrics.jsonl")
+        self.path("checkpoints")
         return train(task, self.cfg if cfg is None else cfg, workdir=self.workdir, tag=tag,
                      mesh=self.mesh, hooks=hooks)
 
     def log(self, record: Mapping[str, Any]) -> None:
         """Appends one line to ``metrics.jsonl``."""
+        self.path("metrics.jsonl")
         self.metrics.write([record])
 
     def path(self, name: str) -> Path:
-        return self.workdir / name
+        """``workdir/name``, recorded as the runner's (``--overwrite`` may remove it).
+
+        Raises:
+          ValueError: ``name`` leaves the workdir (an absolute path, ``..``).
+        """
+        rel = Path(name)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ValueError(f"Run.path: {name!r} is not a path inside the workdir")
+        if self.is_main:
+            self.manifest.add(rel.as_posix())
+        return self.workdir / rel
 
     def write_json(self, name: str, obj: Any) -> Path:
         """Atomically writes ``obj`` as JSON to ``workdir/name`` (main process only)."""
@@ -232,7 +255,9 @@ def _parser(study: Study) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in the workdir (same config) from its checkpoints")
     p.add_argument("--overwrite", action="store_true",
-                   help="delete the run in the workdir and start over")
+                   help="delete what the runner wrote in the workdir and start over")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an error instead of its one-line message")
     return p
 
 
@@ -243,20 +268,176 @@ def _default_workdir(study: Study, config: Path, cfg: Any) -> Path:
     return Path("runs") / study.name / name
 
 
-def _prepare_workdir(workdir: Path, cfg: Any, args: argparse.Namespace) -> None:
+_CHECKPOINT_FILE = re.compile(r"^(step_\d+\.(eqx|json)|\..+\.tmp)$")
+
+
+class Manifest:
+    """``workdir/manifest.json``: the study's name and every path the runner wrote there.
+
+    ``--overwrite`` and the reuse of a run that failed before its first checkpoint remove these
+    and nothing else. ``checkpoints`` is the runner's folder: inside it only checkpoint files
+    (``step_N.eqx``/``.json`` and temporary files) count as the runner's.
+    """
+
+    def __init__(self, workdir: Path, study: str, paths: Sequence[str] = ()):
+        self.workdir, self.study = Path(workdir), study
+        self.paths: list[str] = list(dict.fromkeys([MANIFEST, *paths]))
+
+    @classmethod
+    def read(cls, workdir: Path) -> Manifest | None:
+        """The workdir's manifest, None if it has none.
+
+        Raises:
+          ConfigError: the manifest is damaged.
+        """
+        path = Path(workdir) / MANIFEST
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            study, paths = data["study"], data["paths"]
+            if not isinstance(study, str) or not all(isinstance(p, str) for p in paths):
+                raise TypeError
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ConfigError(
+                f"{path} is damaged; it lists what the runner wrote in {workdir}: remove the "
+                f"run's files by hand, or use another --workdir"
+            ) from None
+        return cls(Path(workdir), study, paths)
+
+    def add(self, rel: str) -> None:
+        if rel not in self.paths:
+            self.paths.append(rel)
+            self.write()
+
+    def write(self) -> None:
+        atomic_write(self.workdir / MANIFEST,
+                     json.dumps({"study": self.study, "paths": self.paths}, indent=1) + "\n")
+
+    def _owns_file(self, rel: Path) -> bool:
+        text = rel.as_posix()
+        if text in self.paths:
+            return True
+        # atomic_write's temporary files and save_figure's.
+        m = re.match(r"^(.*/)?\.(.+?)\.(tmp\.png|[^.]+\.tmp)$", text)
+        if m and f"{m.group(1) or ''}{m.group(2)}" in self.paths:
+            return True
+        parts = rel.parts
+        return (
+            "checkpoints" in self.paths and len(parts) == 3 and parts[0] == "checkpoints"
+            and _CHECKPOINT_FILE.match(parts[2]) is not None
+        )
+
+    def classify(self) -> tuple[list[Path], list[Path], list[Path]]:
+        """``(files, dirs, foreign)`` under the workdir: the runner's files, the runner's
+        folders (deepest first) and everything else (a foreign folder is listed whole)."""
+        files: list[Path] = []
+        dirs: list[Path] = []
+        foreign: list[Path] = []
+
+        def walk(folder: Path, rel: Path) -> None:
+            for entry in sorted(folder.iterdir()):
+                r = rel / entry.name
+                if entry.is_dir() and not entry.is_symlink():
+                    owned_dir = r.as_posix() == "checkpoints" and "checkpoints" in self.paths
+                    owned_dir |= len(r.parts) == 2 and r.parts[0] == "checkpoints" and (
+                        "checkpoints" in self.paths)
+                    if owned_dir:
+                        walk(entry, r)
+                        dirs.append(entry)
+                    else:
+                        foreign.append(entry)
+                elif self._owns_file(r):
+                    files.append(entry)
+                else:
+                    foreign.append(entry)
+
+        walk(self.workdir, Path())
+        return files, dirs, foreign
+
+    def remove(self) -> None:
+        """Deletes the runner's files, then its folders if they are empty; keeps the rest."""
+        files, dirs, _ = self.classify()
+        manifest = self.workdir / MANIFEST
+        for f in files:
+            if f != manifest:
+                f.unlink(missing_ok=True)
+        for d in dirs:
+            if not any(d.iterdir()):
+                d.rmdir()
+        manifest.unlink(missing_ok=True)
+
+
+def _listing(paths: Sequence[Path], workdir: Path, limit: int = 5) -> str:
+    names = [p.relative_to(workdir).as_posix() + ("/" if p.is_dir() else "") for p in paths]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _started(workdir: Path) -> bool:
+    """Whether a run did work worth keeping: a summary or a checkpoint (damaged ones count)."""
+    if (workdir / "summary.json").exists():
+        return True
+    ckpts = workdir / "checkpoints"
+    return ckpts.is_dir() and any(
+        ckpt.suffix == ".json" for tag in ckpts.iterdir() if tag.is_dir() for ckpt in tag.iterdir()
+    )
+
+
+def _prepare_workdir(workdir: Path, study: Study, cfg: Any, args: argparse.Namespace
+                     ) -> Manifest:
+    """Checks that the run may use ``workdir`` and clears what must go; returns its manifest.
+
+    Raises:
+      ConfigError: the workdir is a file, holds files the runner did not write (or a run of
+        another study), holds a run and neither ``--resume`` nor ``--overwrite`` was given, or
+        ``--resume`` with another config or a damaged ``config.yaml``.
+    """
+    if workdir.exists() and not workdir.is_dir():
+        raise ConfigError(f"--workdir {workdir} is a file, not a directory")
+    if not workdir.exists() or not any(workdir.iterdir()):
+        return Manifest(workdir, study.name)
+    manifest = Manifest.read(workdir)
+    if manifest is None:
+        entries = sorted(workdir.iterdir())
+        raise ConfigError(
+            f"--workdir {workdir} holds files the runner did not write "
+            f"({_listing(entries, workdir)}); use an empty or new directory"
+        )
+    if manifest.study != study.name:
+        raise ConfigError(
+            f"--workdir {workdir} holds a run of the study {manifest.study!r}, not "
+            f"{study.name!r}; use another directory"
+        )
+    _, _, foreign = manifest.classify()
     saved = workdir / "config.yaml"
-    if not saved.exists():
-        return
-    if args.overwrite:
-        shutil.rmtree(workdir)
-        return
+    started = _started(workdir)
+    if args.overwrite or not started:
+        if foreign:
+            why = "--overwrite removes only what the runner wrote" if args.overwrite else (
+                "its run stopped before its first checkpoint, but")
+            raise ConfigError(
+                f"{why}: {workdir} also holds {_listing(foreign, workdir)}; move them away or "
+                f"use another --workdir"
+            )
+        manifest.remove()
+        return Manifest(workdir, study.name)
     state = "a finished run" if (workdir / "summary.json").exists() else "an unfinished run"
     if not args.resume:
         raise ConfigError(
             f"{workdir} already holds {state}; pass --resume to continue it with the same "
             f"config, --overwrite to delete it, or --workdir to use another directory"
         )
-    changed = diff(identity(yaml.safe_load(saved.read_text())), identity(cfg))
+    try:
+        old = read_yaml(saved)
+        if not isinstance(old, dict):
+            raise ConfigError("not a mapping")
+    except ConfigError as e:
+        raise ConfigError(
+            f"cannot resume {workdir}: its config.yaml is missing or damaged "
+            f"({e.detail or 'invalid'}); --overwrite starts over"
+        ) from None
+    changed = diff(identity(old), identity(cfg))
     if changed:
         shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changed.items())[:3])
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
@@ -264,6 +445,7 @@ def _prepare_workdir(workdir: Path, cfg: Any, args: argparse.Namespace) -> None:
             f"cannot resume {workdir}: its config differs ({shown}{more}); use the same config, "
             f"--overwrite, or another --workdir"
         )
+    return manifest
 
 
 def _command(study: Study, args: argparse.Namespace, workdir: Path | None = None) -> str:
@@ -277,25 +459,64 @@ def _command(study: Study, args: argparse.Namespace, workdir: Path | None = None
     return shlex.join(cmd)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the signal arrives: training checkpoints as for Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else "") or type(e).__name__
+
+
 def main(study: Study | str, argv: Sequence[str] | None = None) -> int:
     """The CLI: load and check the config, prepare the workdir, run the study, write results.
 
+    SIGTERM is handled like Ctrl-C while it runs (in the main thread).
+
     Returns:
-      The exit code (0, 2 bad config, 3 non-finite loss, 130 interrupted).
+      The exit code (0, 2 bad config or workdir, 3 non-finite loss, 4 the workdir could not be
+      written, 130 interrupted, 143 terminated).
     """
     if isinstance(study, str):
         study = load_study(study)
     args = _parser(study).parse_args(argv)
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        return _main(study, args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(study: Study, args: argparse.Namespace) -> int:
     err = sys.stderr
+    hint = "" if args.debug else " (--debug shows the traceback)"
+    workdir: Path | None = None
+    started = False
     try:
         _, cfg = load_study_config(args.config, args.overrides, study=study)
         if cfg.distributed.enabled:
             d = cfg.distributed
-            parallel.initialize_distributed(
-                coordinator_address=d.coordinator_address,
-                num_processes=d.num_processes,
-                process_id=d.process_id,
-            )
+            try:
+                parallel.initialize_distributed(
+                    coordinator_address=d.coordinator_address,
+                    num_processes=d.num_processes,
+                    process_id=d.process_id,
+                )
+            except Exception as e:
+                raise ConfigError(
+                    f"jax.distributed.initialize failed ({_one_line(e)}); off a cluster JAX "
+                    f"detects, set coordinator_address, num_processes and process_id",
+                    source=args.config, key="distributed.enabled",
+                ) from e
         try:
             mesh = parallel.make_mesh(cfg.parallel.num_devices)
         except ValueError as e:
@@ -303,41 +524,60 @@ def main(study: Study | str, argv: Sequence[str] | None = None) -> int:
         workdir = Path(args.workdir) if args.workdir else _default_workdir(
             study, Path(args.config), cfg
         )
-        _prepare_workdir(workdir, cfg, args)
-    except ConfigError as e:
-        print(f"error: {e}", file=err)
-        return EXIT_CONFIG
-
-    t0 = time.time()
-    run = Run(study, cfg, workdir, mesh=mesh)
-    try:
+        manifest = _prepare_workdir(workdir, study, cfg, args)
+        t0 = time.time()
+        run = Run(study, cfg, workdir, mesh=mesh, manifest=manifest)
         if run.is_main:
             workdir.mkdir(parents=True, exist_ok=True)
+            manifest.write()
             command = _command(study, args)
-            atomic_write(workdir / "config.yaml", f"# {command}\n{to_yaml(cfg)}")
+            atomic_write(run.path("config.yaml"), f"# {command}\n{to_yaml(cfg)}")
+        started = True
         summary = dict(study.run(cfg, run) or {})
+        import jax
+
+        summary["run"] = {
+            "study": study.name,
+            "config": str(args.config),
+            "overrides": list(args.overrides),
+            "workdir": str(workdir),
+            "seconds": round(time.time() - t0, 3),
+            "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
+            "jax": jax.__version__,
+        }
+        run.write_json("summary.json", summary)
     except ConfigError as e:
-        print(f"error: {e}", file=err)
+        if args.debug:
+            raise
+        print(f"error: {e}{hint if e.__cause__ is not None else ''}", file=err)
         return EXIT_CONFIG
     except NonFiniteLossError as e:
+        if args.debug:
+            raise
         print(f"error: {e}", file=err)
         return EXIT_NONFINITE
     except KeyboardInterrupt as e:
+        code = EXIT_TERMINATED if isinstance(e, _Terminated) or isinstance(
+            e.__context__, _Terminated) else EXIT_INTERRUPTED
         what = str(e) if isinstance(e, TrainingInterrupted) else "interrupted"
-        print(f"{what}\nresume with: {_command(study, args, workdir)} --resume", file=err)
-        return EXIT_INTERRUPTED
-    import jax
-
-    summary["run"] = {
-        "study": study.name,
-        "config": str(args.config),
-        "overrides": list(args.overrides),
-        "workdir": str(workdir),
-        "seconds": round(time.time() - t0, 3),
-        "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
-        "jax": jax.__version__,
-    }
-    run.write_json("summary.json", summary)
+        if code == EXIT_TERMINATED:
+            what = f"terminated (SIGTERM): {what}"
+        resume = f"\nresume with: {_command(study, args, workdir)} --resume" if started else ""
+        print(f"{what}{resume}", file=err)
+        return code
+    except OSError as e:
+        if args.debug:
+            raise
+        where = f" in {workdir}" if workdir is not None else ""
+        kept = "; the last good checkpoint is kept" if started else ""
+        name = f": {e.filename}" if e.filename else ""
+        print(f"error: cannot write{where}: {e.strerror or _one_line(e)}{name}{kept}", file=err)
+        return EXIT_OS
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"error: {study.name} failed: {type(e).__name__}: {_one_line(e)}{hint}", file=err)
+        return 1
     if run.is_main:
         print(f"results in {workdir}/ (summary.json, metrics.jsonl, config.yaml)")
     return 0
