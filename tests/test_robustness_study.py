@@ -83,8 +83,8 @@ def test_existing_workdir_needs_resume_or_overwrite(study, smoke, capsys):
     argv = ["--config", SMOKE, "--workdir", str(workdir)]
     assert experiment.main(study, argv) == 2
     assert "already holds a finished run; pass --resume" in capsys.readouterr().err
-    assert experiment.main(study, [*argv, "--resume", "--set", "seed=3"]) == 2
-    assert "its config differs (seed: 0 -> 3)" in capsys.readouterr().err
+    assert experiment.main(study, [*argv, "--resume", "--set", "data.noise=0.2"]) == 2
+    assert "its config differs (data.noise: 0.1 -> 0.2)" in capsys.readouterr().err
 
 
 def test_ctrl_c_then_resume_matches_the_uninterrupted_run(study, smoke, tmp_path, monkeypatch,
