@@ -40,10 +40,18 @@ import numpy as np
 import optax
 
 from l1jax import experiment, losses, optim, penalties, solvers
+from l1jax._lapack import unbatched
 from l1jax.config import ConfigError, RunConfig
 from l1jax.solvers import reference
 
 # --- problems ------------------------------------------------------------------------------------
+
+# Every LAPACK call here is vmapped over seeds. Batched, jaxlib 0.10 spreads one call over the
+# CPU thread pool and blocks a pool thread until it is done, and two such calls running at once
+# (the QRs of the LAD and the lasso designs) can hang the process for good on a 2-core machine;
+# one matrix at a time never blocks (l1jax._lapack). The cost is nil at these sizes.
+_orthonormal_basis = unbatched(lambda a: jnp.linalg.qr(a)[0])
+_spectral_norm = unbatched(lambda X: jnp.linalg.norm(X, 2))
 
 
 def design(key: jax.Array, *, n: int, d: int, kappa: float) -> jax.Array:
@@ -52,8 +60,8 @@ def design(key: jax.Array, *, n: int, d: int, kappa: float) -> jax.Array:
     ``X^T X / n`` then has the eigenvalues ``ev_j = kappa^(-j/(d-1))``, ``j = 0..d-1``.
     """
     k1, k2 = jax.random.split(key)
-    q1, _ = jnp.linalg.qr(jax.random.normal(k1, (n, d)))
-    q2, _ = jnp.linalg.qr(jax.random.normal(k2, (d, d)))
+    q1 = _orthonormal_basis(jax.random.normal(k1, (n, d)))
+    q2 = _orthonormal_basis(jax.random.normal(k2, (d, d)))
     ev = jnp.asarray(kappa, q1.dtype) ** (-jnp.arange(d) / max(d - 1, 1))
     return jnp.sqrt(n) * (q1 * jnp.sqrt(ev)[None, :]) @ q2.T
 
@@ -150,7 +158,7 @@ def run_smoothed(X, y, *, mu, accelerated, num_steps):
 
     Returns ``f(x_k)`` and ``f_mu(x_k)`` at the iterate the rate is stated for.
     """
-    lipschitz = jnp.linalg.norm(X, 2) ** 2 / (X.shape[0] * mu)
+    lipschitz = _spectral_norm(X) ** 2 / (X.shape[0] * mu)
     opt = (optim.fista if accelerated else optim.ista)(1 / lipschitz, _no_prox)
     grad_fn = jax.grad(smoothed_lad_objective)
 
@@ -168,7 +176,7 @@ def run_smoothed(X, y, *, mu, accelerated, num_steps):
 def run_lasso(X, y, lam, *, accelerated, num_steps):
     """ISTA or FISTA with step ``1 / L``, ``L = ||X||_2^2 / n``; ``F`` at the iterate ``x_k``."""
     opt = (optim.fista_l1 if accelerated else optim.ista_l1)(
-        X.shape[0] / jnp.linalg.norm(X, 2) ** 2, lam=lam
+        X.shape[0] / _spectral_norm(X) ** 2, lam=lam
     )
     grad_fn = jax.grad(lambda w: 0.5 * losses.mse(X @ w, y))
 
@@ -225,12 +233,18 @@ def solver_runs(X, y, *, plan: tuple[tuple[str, int | None, bool], ...]):
 
     One compiled program for the whole plan (compiling each call alone costs more than the
     solves). Returns ``{"method/max_steps/polish": (objective, num_steps)}``, batched over seeds.
+    The seeds go through ``lax.map``, not ``vmap``: the plan's solves are independent loops that
+    XLA runs concurrently, and vmapped their LAPACK calls are batched, which can deadlock the CPU
+    backend (see ``l1jax._lapack``); one seed at a time also stops each solve at its own step.
     """
     out = {}
     for method, max_steps, polish in plan:
-        res = jax.vmap(
-            lambda X, y: solvers.lad(X, y, method=method, max_steps=max_steps, polish=polish)
-        )(X, y)
+        res = jax.lax.map(
+            lambda Xy, m=method, s=max_steps, p=polish: solvers.lad(
+                *Xy, method=m, max_steps=s, polish=p
+            ),
+            (X, y),
+        )
         out[f"{method}/{max_steps}/{polish}"] = (res.objective, res.num_steps)
     return out
 

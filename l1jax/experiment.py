@@ -395,6 +395,9 @@ def _prepare_workdir(workdir: Path, study: Study, cfg: Any, args: argparse.Names
     """
     if workdir.exists() and not workdir.is_dir():
         raise ConfigError(f"--workdir {workdir} is a file, not a directory")
+    if not parallel.is_main_process():
+        # Process 0 alone decides and writes; the others would race with it on a shared disk.
+        return Manifest(workdir, study.name)
     if not workdir.exists() or not any(workdir.iterdir()):
         return Manifest(workdir, study.name)
     manifest = Manifest.read(workdir)
