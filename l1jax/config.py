@@ -196,6 +196,14 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+# YAML 1.1 (PyYAML) reads 1e-3 as a string; configs, like YAML 1.2 and OmegaConf, read a float.
+_NoAliasLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
 def _parse_yaml(text: str) -> Any:
     """``yaml.safe_load`` without aliases; raises ``yaml.YAMLError`` or ``RecursionError``."""
     loader = _NoAliasLoader(text)

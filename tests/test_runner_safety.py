@@ -314,6 +314,15 @@ def test_set_mapping_replaces_and_dotted_key_changes_one_field():
         ["sweep={}", "data.fraction=0.3"],
     )
     assert cfg.sweep == {} and cfg.data["fraction"] == 0.3 and cfg.data["n"] == 512
+    # Values are YAML, with 1e-3 a float as in YAML 1.2 (PyYAML alone reads a string).
+    cfg = load_config(
+        ROBUSTNESS_SMOKE,
+        experiment.load_study("robustness").schema,
+        ["optimizer.learning_rate=1e-3", "losses=[{name: huber, delta: 2E-1}]"],
+    )
+    assert cfg.optimizer["learning_rate"] == 1e-3 and cfg.losses == [
+        {"name": "huber", "delta": 0.2}
+    ]
 
 
 def test_switching_the_sr_model_picks_up_its_defaults():
