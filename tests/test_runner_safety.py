@@ -69,6 +69,11 @@ ROBUSTNESS_CASES = [
     (["data.n=0"], 2, r": data: contaminated_linear: n must be an int >= 1, got n=0"),
     (["data.n=-8"], 2, r": data: contaminated_linear: n must be an int >= 1, got n=-8"),
     (["data.d=0"], 2, r": data: contaminated_linear: d must be an int >= 1"),
+    (
+        ["sweep={seed: [0]}", "data.fraction=1.5"],
+        2,
+        r": data: contaminated_linear: fraction must lie in \[0\.0, 1\.0\], got fraction=1\.5",
+    ),
     (["data.noise=-1"], 2, r": data: contaminated_linear: noise must lie in \[0\.0, inf\)"),
     (
         ["sweep.data.fraction=[0.0, 1.5]"],
@@ -375,6 +380,24 @@ def test_unrelated_non_empty_workdir_is_refused(tmp_path, capsys):
         )
     assert sorted(p.name for p in mine.iterdir()) == [".x.tmp", "metrics.jsonl", "summary.json"]
     assert (mine / "metrics.jsonl").read_text() == '{"mine": 1}\n'
+
+
+def test_overwrite_never_deletes_a_users_directory(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    _write(mine / "config.yaml", "seed: 1\n")
+    _write(mine / "notes.txt", "notes\n")
+    _write(mine / "data" / "x.csv", "1,2\n")
+    argv = ["--config", _tiny_config(tmp_path), "--workdir", str(mine), "--overwrite"]
+    code, err = cli(tiny_study(), argv, capsys)
+    assert_one_line(
+        code, err, 2, r"holds files the runner did not write \(config.yaml, data/, notes.txt\)"
+    )
+    assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*")) == [
+        "config.yaml",
+        "data",
+        "data/x.csv",
+        "notes.txt",
+    ]
 
 
 def test_overwrite_removes_only_what_the_runner_wrote(tmp_path, capsys):
