@@ -14,6 +14,10 @@ and :func:`load_config` merges, in order, the schema's defaults, each YAML file 
 profile when ``smoke: true``, and the ``--set key=value`` overrides, with OmegaConf checking
 every key and type on the way. The result is an instance of the schema (plain dataclasses, dicts
 and lists), so study code gets attribute access and type hints.
+
+Configs are data: files and ``--set`` values are read by a YAML loader without anchors and
+aliases, files are at most :data:`MAX_CONFIG_BYTES`, and OmegaConf interpolation (``${...}``) is
+refused, so nothing in a config is evaluated.
 """
 
 from __future__ import annotations
@@ -546,7 +550,9 @@ def load_config(
       path: the YAML file. A top-level ``extends: other.yaml`` merges ``other.yaml`` first.
       schema: a dataclass (usually a subclass of :class:`RunConfig`).
       overrides: ``"a.b=value"`` strings (the CLI's ``--set``), applied last; values are parsed
-        as YAML (``--set sweep.seed=[0,1,2]``).
+        as YAML (``--set sweep.seed=[0,1,2]``). A mapping value replaces the key's mapping
+        (``model={name: espcn}``; a schema section takes its defaults for the fields not given);
+        any other value sets the key.
       smoke: dotted-key overrides applied when the merged config has ``smoke: true``, before
         ``overrides`` (so an explicit ``--set`` wins over the smoke profile).
 
@@ -554,9 +560,10 @@ def load_config(
       An instance of ``schema``.
 
     Raises:
-      ConfigError: an unknown key, a wrong type, a missing required value, a bad YAML file or an
-        ``extends`` cycle; the message names the file (or ``--set`` argument), the key, the
-        expected and the given value.
+      ConfigError: an unknown key, a wrong type, a missing required value, a bad, binary or
+        oversized YAML file, an alias, an interpolation, an ``extends`` cycle, or an override of
+        a key the sweep also sets; the message names the file (or ``--set`` argument), the key,
+        the expected and the given value.
     """
     path = Path(path)
     parsed = [_parse_override(item) for item in overrides]
