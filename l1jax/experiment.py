@@ -225,8 +225,13 @@ class Run:
         path = self.path(name)
         if self.is_main:
             tmp = path.with_name(f".{path.name}.tmp.png")
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-            tmp.replace(path)
+            try:
+                fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+                tmp.replace(path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                plt.close(fig)
+                raise
         plt.close(fig)
         return path
 
