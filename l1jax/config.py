@@ -230,8 +230,9 @@ def _yaml_problem(e: BaseException) -> str:
 def read_yaml(path: str | Path) -> Any:
     """A YAML config file as plain data, read as data only.
 
-    The file must be a regular UTF-8 text file of at most :data:`MAX_CONFIG_BYTES` bytes
-    without anchors or aliases. Error messages name the file and the problem, never its text.
+    The file must be a regular UTF-8 text file (not a directory, device or pipe) of at most
+    :data:`MAX_CONFIG_BYTES` bytes without anchors or aliases. Error messages name the file and
+    the problem, never its text.
 
     Raises:
       ConfigError: a missing file, a directory, a binary or oversized file, or invalid YAML.
@@ -240,6 +241,9 @@ def read_yaml(path: str | Path) -> Any:
     try:
         if path.is_dir():
             raise ConfigError(f"{str(path)!r} is a directory, not a YAML file")
+        if path.exists() and not path.is_file():
+            # A device or a pipe (/dev/zero, /dev/stdin) could be endless or block.
+            raise ConfigError(f"{str(path)!r} is not a regular file")
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
             raise ConfigError(

@@ -205,6 +205,7 @@ FILE_CASES = [
     ),
     ("extends-directory", _directory, 2, r"'.*adir' is a directory, not a YAML file", None),
     ("extends-binary", _binary, 2, r"blob\.yaml' is not a text \(UTF-8\) file", None),
+    ("extends-device", "extends: /dev/zero\n", 2, r"'/dev/zero' is not a regular file", None),
     (
         "interpolation",
         "loss: {name: '${oc.env:HOME}'}\n",
