@@ -344,9 +344,10 @@ class Manifest:
             for entry in sorted(folder.iterdir()):
                 r = rel / entry.name
                 if entry.is_dir() and not entry.is_symlink():
-                    owned_dir = r.as_posix() == "checkpoints" and "checkpoints" in self.paths
-                    owned_dir |= len(r.parts) == 2 and r.parts[0] == "checkpoints" and (
-                        "checkpoints" in self.paths)
+                    # checkpoints/ and its tag folders; every other folder is the user's.
+                    owned_dir = "checkpoints" in self.paths and r.parts[0] == "checkpoints" and (
+                        len(r.parts) <= 2
+                    )
                     if owned_dir:
                         walk(entry, r)
                         dirs.append(entry)
