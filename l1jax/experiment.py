@@ -34,7 +34,15 @@ from typing import Any
 
 from l1jax import parallel
 from l1jax.checkpoint import atomic_write
-from l1jax.config import ConfigError, diff, identity, load_config, read_yaml, to_yaml
+from l1jax.config import (
+    ConfigError,
+    diff,
+    header_command,
+    identity,
+    load_config,
+    read_yaml,
+    to_yaml,
+)
 from l1jax.registry import STUDIES, UnknownNameError
 from l1jax.train import (
     MetricsLog,
@@ -390,6 +398,25 @@ def _started(workdir: Path) -> bool:
     )
 
 
+_LEGACY_PATHS = ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints")
+
+
+def _legacy_manifest(workdir: Path, study: Study) -> Manifest | None:
+    """A manifest for a run written before the runner kept one: its ``config.yaml`` is headed
+    by this study's command and it has metrics, a summary or checkpoints. It claims only the
+    files every run writes (plots and anything else stay the user's, so ``--overwrite`` lists
+    them instead of deleting them)."""
+    try:
+        command = header_command(workdir / "config.yaml")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not command or f"{study.name}.py" not in command:
+        return None
+    if not any((workdir / p).exists() for p in _LEGACY_PATHS[1:]):
+        return None  # a config file alone is not a run
+    return Manifest(workdir, study.name, [p for p in _LEGACY_PATHS if (workdir / p).exists()])
+
+
 def _prepare_workdir(workdir: Path, study: Study, cfg: Any, args: argparse.Namespace
                      ) -> Manifest:
     """Checks that the run may use ``workdir`` and clears what must go; returns its manifest.
@@ -406,7 +433,7 @@ def _prepare_workdir(workdir: Path, study: Study, cfg: Any, args: argparse.Names
         return Manifest(workdir, study.name)
     if not workdir.exists() or not any(workdir.iterdir()):
         return Manifest(workdir, study.name)
-    manifest = Manifest.read(workdir)
+    manifest = Manifest.read(workdir) or _legacy_manifest(workdir, study)
     if manifest is None:
         entries = sorted(workdir.iterdir())
         raise ConfigError(

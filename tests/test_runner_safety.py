@@ -429,6 +429,17 @@ def test_overwrite_removes_only_what_the_runner_wrote(tmp_path, capsys):
     assert code == 0 and (workdir / "summary.json").exists()
 
 
+def test_a_run_from_before_manifests_resumes(tmp_path, capsys):
+    argv, workdir = _finished_run(tmp_path, capsys)
+    (workdir / experiment.MANIFEST).unlink()
+    _write(workdir / "plot.png", "png")
+    code, err = cli(tiny_study(), [*argv, "--resume"], capsys)
+    assert code == 0, err
+    # Adopted: the manifest claims the files every run writes, not the plot.
+    code, err = cli(tiny_study(), [*argv, "--overwrite"], capsys)
+    assert_one_line(code, err, 2, r"also holds plot.png")
+
+
 def test_overwrite_keeps_foreign_folders_the_runner_did_not_create(tmp_path, capsys):
     argv, workdir = _finished_run(tmp_path, capsys)
     _write(workdir / "plots" / "old.png", "png")
