@@ -8,7 +8,8 @@ The LP dual is ``max_u y^T u  s.t.  X^T u = 0,  tau - 1 <= u <= tau``. For any d
 a sum of non-negative terms (``rho_tau(r) = max_{u in [tau-1, tau]} u r``), so it is computed
 without the cancellation of subtracting two nearly equal objectives. :func:`dual_gap` turns any
 candidate ``u`` (an interior-point dual, ADMM's scaled multiplier, IRLS weights, a vertex's basis
-dual) into a feasible one and returns that bound: it is the certificate behind ``converged``.
+dual) into a feasible one (:func:`feasible_dual`) and :func:`gap_of` returns that bound: it is
+the certificate behind ``converged``.
 
 At a vertex (``d`` residuals exactly zero, basis ``B``) the dual on the basis solves
 ``X_B^T a = -X_N^T psi_N``; the vertex is optimal iff ``a`` lies in the box. :func:`refine` pivots
@@ -30,24 +31,27 @@ def pinball_sum(r: jax.Array, tau: jax.Array) -> jax.Array:
     return jnp.sum(jnp.maximum(tau * r, (tau - 1) * r))
 
 
-def dual_gap(X, chol, r, tau, u):
-    """Bound on ``sum rho_tau(r) - optimum`` from the dual candidate ``u`` (see module docstring).
+def feasible_dual(X, chol, tau, u, feasible=False):
+    """A dual-feasible point from the candidate ``u`` (see module docstring).
 
-    ``u`` is clipped into the box and, when ``X^T u`` is larger than the round-off of computing
-    it, projected onto ``X^T u = 0`` (``chol`` factors ``X^T X``) and scaled back into the box
-    (which contains 0). The dual point is then feasible to working precision, and the bound holds
-    up to a term ``|(X^T u)^T (b - b*)|`` at round-off level. Projecting a point that is already
-    feasible to working precision would only amplify that round-off by ``cond(X)``. NaN anywhere
-    gives NaN, which no tolerance test passes.
+    ``u`` is clipped into the box, projected onto ``X^T u = 0`` (``chol`` factors ``X^T X``) and
+    scaled back into the box (which contains 0), so it is dual feasible up to the round-off of
+    the projection. ``feasible=True`` skips the projection for a vertex's basis dual that
+    :func:`_basis_solve` has shown to lie inside the box with a margin larger than its error
+    estimate: the exact dual of that basis is then feasible and the vertex optimal, and
+    projecting would only add round-off amplified by ``cond(X)``.
     """
-    n = X.shape[0]
     u = jnp.clip(u, tau - 1, tau)
-    e = u @ X
-    level = 10 * n**0.5 * jnp.finfo(X.dtype).eps * (jnp.abs(u) @ jnp.abs(X))
-    needs = jnp.any(jnp.abs(e) > level)
-    u = jnp.where(needs, u - X @ jsl.cho_solve(chol, e), u)
+    u = jax.lax.cond(feasible, lambda: u, lambda: u - X @ jsl.cho_solve(chol, u @ X))
     over = jnp.max(jnp.where(u > 0, u / tau, -u / (1 - tau)))
-    u = u / jnp.maximum(1, over)
+    return u / jnp.maximum(1, over)
+
+
+def gap_of(r, tau, u):
+    """``sum rho_tau(r) - y^T u`` for a feasible ``u``, as a sum of non-negative terms.
+
+    NaN anywhere gives NaN, which no tolerance test passes.
+    """
     return jnp.sum(jnp.maximum(tau * r, (tau - 1) * r) - u * r)
 
 
@@ -61,7 +65,7 @@ def relative_gap(gap, obj, y):
 
 
 def _basis_solve(X, y, tau, idx):
-    """Vertex through the rows ``idx``: ``(b, r, psi-based dual u, a, lu)``."""
+    """Vertex through the rows ``idx``: ``(b, r, dual u, basis dual a, lu, in_basis, inside)``."""
     lu = jsl.lu_factor(X[idx])
     # One LU for both solves: two independent LAPACK factorisations can run on concurrent XLA
     # threads, and SciPy's multithreaded OpenBLAS (which jaxlib calls on CPU) can deadlock then.
@@ -69,17 +73,26 @@ def _basis_solve(X, y, tau, idx):
     r = y - X @ b
     in_basis = jnp.zeros(r.shape, bool).at[idx].set(True)
     psi = jnp.where(in_basis, 0.0, jnp.where(r > 0, tau, tau - 1)).astype(X.dtype)
-    a = jsl.lu_solve(lu, -(psi @ X), trans=1)
+    rhs = -(psi @ X)
+    a = jsl.lu_solve(lu, rhs, trans=1)
+    # One refinement step estimates the forward error of a (its size, not a better a: the
+    # residual is computed in working precision). The exact basis dual is inside the box when a
+    # is, by ten times that estimate plus the rounding of a itself.
+    da = jsl.lu_solve(lu, rhs - X[idx].T @ a, trans=1)
+    err = 10 * (jnp.abs(da) + jnp.finfo(X.dtype).eps * jnp.abs(a))
+    inside = jnp.all((a - err >= tau - 1) & (a + err <= tau))
     u = psi.at[idx].set(a)
-    return b, r, u, a, lu, in_basis
+    return b, r, u, a, lu, in_basis, inside
 
 
 def vertex(X, y, tau, chol, r):
-    """Vertex through the ``d`` smallest ``|r|``: ``(b, residual, objective, gap)``."""
+    """Vertex through the ``d`` smallest ``|r|``: ``(b, residual, objective, feasible dual,
+    whether that dual certifies the vertex optimal)``."""
     idx = smallest_k(jnp.abs(r), X.shape[1])
-    b, rv, u, *_ = _basis_solve(X, y, tau, idx)
+    b, rv, u, *_, inside = _basis_solve(X, y, tau, idx)
     obj = pinball_sum(rv, tau)
-    return b, rv, jnp.where(jnp.isfinite(obj), obj, jnp.inf), dual_gap(X, chol, rv, tau, u)
+    obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
+    return b, rv, obj, feasible_dual(X, chol, tau, u, inside), inside
 
 
 def refine(X, y, tau, chol, r, tol, max_pivots):
@@ -94,10 +107,11 @@ def refine(X, y, tau, chol, r, tol, max_pivots):
     iota = jnp.arange(n)
 
     def state_of(idx):
-        b, rv, u, a, lu, in_basis = _basis_solve(X, y, tau, idx)
+        b, rv, u, a, lu, in_basis, inside = _basis_solve(X, y, tau, idx)
         obj = pinball_sum(rv, tau)
         obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
-        return b, rv, obj, dual_gap(X, chol, rv, tau, u), a, lu, in_basis
+        gap = gap_of(rv, tau, feasible_dual(X, chol, tau, u, inside))
+        return b, rv, obj, gap, a, lu, in_basis
 
     def pivot(idx, rv, a, lu, in_basis):
         hi, lo = a - tau, (tau - 1) - a

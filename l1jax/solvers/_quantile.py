@@ -21,7 +21,14 @@ from jax.typing import ArrayLike
 
 from l1jax._checks import check_range
 from l1jax.solvers import _validate as v
-from l1jax.solvers._certify import dual_gap, pinball_sum, refine, relative_gap, vertex
+from l1jax.solvers._certify import (
+    feasible_dual,
+    gap_of,
+    pinball_sum,
+    refine,
+    relative_gap,
+    vertex,
+)
 from l1jax.solvers._linalg import equilibrate, weighted_gram
 from l1jax.solvers._result import SolverResult
 
@@ -42,23 +49,32 @@ class _Best:
         r = y - X @ b
         obj = pinball_sum(r, tau)
         obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
-        return b, r, obj, dual_gap(X, chol, r, tau, u)
+        return b, r, obj, gap_of(r, tau, feasible_dual(X, chol, tau, u))
 
     @staticmethod
-    def update(best, X, y, tau, chol, b, u, polish):
-        """Offers the iterate ``b`` (dual estimate ``u``) and, with polish, its vertex."""
-        cands = [_Best.init(X, y, tau, chol, b, u)]
+    def update(best, X, y, tau, chol, b, u, polish, r=None):
+        """Offers the iterate ``b`` (residual ``r``, dual estimate ``u``) and, with polish, its
+        vertex; any feasible dual certifies any primal point, so every dual is tried on the best."""
+        r = y - X @ b if r is None else r
+        obj = pinball_sum(r, tau)
+        cands = []
         if polish:
-            cands.append(vertex(X, y, tau, chol, cands[0][1]))
+            *vert, inside = vertex(X, y, tau, chol, r)
+            cands.append(tuple(vert))
+            # A certified vertex's dual serves the iterate too: skip the iterate's projection.
+            u = jax.lax.cond(inside, lambda: vert[3], lambda: feasible_dual(X, chol, tau, u))
+        else:
+            u = feasible_dual(X, chol, tau, u)
+        cands.insert(0, (b, r, jnp.where(jnp.isfinite(obj), obj, jnp.inf), u))
         best_b, best_r, best_obj, best_gap = best
-        for cb, cr, cobj, cgap in cands:
+        for cb, cr, cobj, cu in cands:
             better = cobj < best_obj
             best_b = jnp.where(better, cb, best_b)
             best_r = jnp.where(better, cr, best_r)
-            best_gap = jnp.where(better, cgap, best_gap)
+            best_gap = jnp.where(better, gap_of(cr, tau, cu), best_gap)
             best_obj = jnp.where(better, cobj, best_obj)
-        # Any dual point certifies any primal point: pair the best residual with this dual.
-        best_gap = jnp.minimum(best_gap, dual_gap(X, chol, best_r, tau, u))
+        for *_, cu in cands:
+            best_gap = jnp.minimum(best_gap, gap_of(best_r, tau, cu))
         return best_b, best_r, best_obj, best_gap
 
 
@@ -115,7 +131,7 @@ def _ipm(X, y, tau, tol, max_steps, polish, chol):
         z = z + _IPM_ETA * ad * dz
         w = w + _IPM_ETA * ad * dw
         r = y - X @ b
-        best = _Best.update(best, X, y, tau, chol, b, a - (1 - tau), polish)
+        best = _Best.update(best, X, y, tau, chol, b, a - (1 - tau), polish, r)
         return a, b, r, z, w, best, k + 1
 
     def cond(st):
@@ -208,7 +224,7 @@ def _irls(X, y, tau, tol, max_steps, polish, chol):
         b = jsl.cho_solve(jsl.cho_factor(M + jnp.trace(M) / d * jitter), (wt * y) @ X + lin)
         r = y - X @ b
         obj = pinball_sum(r, tau)
-        best = _Best.update(best, X, y, tau, chol, b, (wt * r + 2 * tau - 1) / 2, polish)
+        best = _Best.update(best, X, y, tau, chol, b, (wt * r + 2 * tau - 1) / 2, polish, r)
         # The MM fixed point of the perturbed loss is not the LP optimum: once the objective
         # stalls, further steps cannot help and the vertex finish takes over.
         stalled = jnp.abs(prev_obj - obj) <= tol * jnp.maximum(obj, tiny)
@@ -243,8 +259,12 @@ def _solve(X, y, tau, tol, *, method, max_steps, polish):
         b, r, obj, gap = best
         if polish:
             # The vertex finish: simplex pivots, at most 2d + 10 (a handful from a good start).
-            vb, vr, vobj, vgap, _ = refine(Xs, ys, t, chol, r, tol, 2 * d + 10)
             done = _done(best, ys, tol)
+            vb, vr, vobj, vgap, _ = jax.lax.cond(
+                done,
+                lambda: (b, r, obj, gap, jnp.array(0, jnp.int32)),
+                lambda: refine(Xs, ys, t, chol, r, tol, 2 * d + 10),
+            )
             take = ~done & (vobj <= obj)
             b = jnp.where(take, vb, b)
             gap = jnp.where(take, vgap, gap)
