@@ -195,8 +195,10 @@ def test_rgb_to_y_closed_form_and_skimage(pairs):
     # With max_val=255 the output is MATLAB's / skimage's Y in [16, 235] itself.
     y255 = im.rgb_to_y(f32(255 * clean), max_val=255.0)
     np.testing.assert_allclose(y255[..., 0], color.rgb2ycbcr(clean)[..., 0], atol=1e-3)
-    corners = im.rgb_to_y(f32([[[[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]]]))
-    np.testing.assert_allclose(corners[..., 0], [[[16 / 255, 235 / 255]]], atol=1e-6)
+    # Black, white and the primaries: the studio range [16, 235] / 255 of MATLAB's rgb2ycbcr.
+    corners = im.rgb_to_y(f32([[[[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]]]]))
+    expected = np.array([16.0, 235.0, 16 + 65.481, 16 + 128.553, 16 + 24.966]) / 255.0
+    np.testing.assert_allclose(corners[0, 0, :, 0], expected, atol=1e-6)
 
 
 def test_crop_border_and_quantize():

@@ -50,10 +50,26 @@ def test_load_image_float_hwc_unit_range(name):
     assert float(im.std()) > 0.05  # a real photograph, not a blank
 
 
-def test_load_image_luma_matches_bt601():
+def test_load_image_luma_is_studio_range_bt601(tmp_path):
+    # channels=1 is l1jax.image.rgb_to_y: Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255.
     rgb = np.asarray(sr.load_image("chelsea"))
     y = np.asarray(sr.load_image("chelsea", channels=1))
-    np.testing.assert_allclose(y[..., 0], rgb @ np.array([0.299, 0.587, 0.114]), atol=1e-6)
+    assert y.shape == rgb.shape[:-1] + (1,)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    closed = (16.0 + 65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+    np.testing.assert_allclose(y[..., 0], closed, atol=1e-6)
+    # Black, white and the primaries of an 8-bit file, against the closed form.
+    pixels = np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255]]],
+                      np.uint8)  # fmt: skip
+    Image.fromarray(pixels).save(tmp_path / "primaries.png")
+    y = np.asarray(sr.load_image(tmp_path / "primaries.png", channels=1))[0, :, 0]
+    np.testing.assert_allclose(y, np.array([16.0, 235.0, 81.481, 144.553, 40.966]) / 255.0,
+                               atol=1e-6)  # fmt: skip
+    # A grey file is its own luma: returned as stored, not mapped to the studio range.
+    grey = np.array([[0, 128, 255]], np.uint8)
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    y = np.asarray(sr.load_image(tmp_path / "grey.png", channels=1))[..., 0]
+    np.testing.assert_allclose(y, grey / 255.0, atol=1e-7)
 
 
 def test_load_image_bad_name_and_channels():

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from l1jax.image import rgb_to_y
 from l1jax.sr._resize import downsample, modcrop
 
 __all__ = [
@@ -101,9 +102,9 @@ def _to_unit_float(arr: np.ndarray, name: str, channels: int) -> np.ndarray:
     if have == 1 and channels == 3:
         return np.repeat(out, 3, axis=-1)
     if have == 3 and channels == 1:
-        # ITU-R BT.601 luma, the Y of YCbCr that SR papers evaluate on.
-        luma = out @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
-        return luma[:, :, None]
+        # The one BT.601 luma of l1jax: the studio-range Y that SR models are trained and
+        # evaluated on, so a model fed these images is scored on the Y that sr_metrics uses.
+        return np.asarray(rgb_to_y(out))
     raise ValueError(f"load_image: cannot turn {have} channels of {name!r} into {channels}.")
 
 
@@ -142,7 +143,9 @@ def load_image(name: str | os.PathLike, *, channels: int = 3) -> jax.Array:
 
     Args:
       name: one of ``available_images()``, or a path to a PNG/JPEG/... file.
-      channels: 3 for RGB (grey files are replicated), 1 for BT.601 luma.
+      channels: 3 for RGB (grey files are replicated); 1 for the BT.601 luma of RGB images,
+        :func:`l1jax.image.rgb_to_y` (studio range, ``[16/255, 235/255]``, as MATLAB's
+        ``rgb2ycbcr``), while grey files are returned as stored.
 
     Returns:
       float32 array ``(H, W, channels)`` with values in ``[0, 1]``; alpha is dropped.
