@@ -18,13 +18,16 @@ import l1jax.image as im
 
 def _crops() -> np.ndarray:
     """Three 64x64 RGB crops of real photographs, float64 in [0, 1]."""
-    return np.stack(
-        [
-            data.astronaut()[120:184, 200:264],
-            data.chelsea()[100:164, 150:214],
-            data.coffee()[150:214, 250:314],
-        ]
-    ).astype(np.float64) / 255.0
+    return (
+        np.stack(
+            [
+                data.astronaut()[120:184, 200:264],
+                data.chelsea()[100:164, 150:214],
+                data.coffee()[150:214, 250:314],
+            ]
+        ).astype(np.float64)
+        / 255.0
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +122,9 @@ def test_psnr_constant_offset_closed_form(offset, max_val):
 def test_psnr_matches_skimage(pairs):
     clean, dist = pairs
     got = _psnr(f32(clean), f32(dist))
-    expected = [peak_signal_noise_ratio(c, d, data_range=1.0) for c, d in zip(clean, dist, strict=True)]
+    expected = [
+        peak_signal_noise_ratio(c, d, data_range=1.0) for c, d in zip(clean, dist, strict=True)
+    ]
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
@@ -153,7 +158,8 @@ def test_ssim_sigma5_and_255_range_match_skimage(pairs):
     clean, dist = pairs
     got = _ssim5(f32(255 * clean), f32(255 * dist), max_val=255.0)
     expected = [
-        _sk_ssim(255 * c, 255 * d, sigma=5.0, data_range=255.0) for c, d in zip(clean, dist, strict=True)
+        _sk_ssim(255 * c, 255 * d, sigma=5.0, data_range=255.0)
+        for c, d in zip(clean, dist, strict=True)
     ]
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
@@ -167,8 +173,9 @@ def test_ssim_float64_matches_skimage_tightly(x64, pairs):
 def test_ssim_identical_is_exactly_one_and_symmetric(pairs):
     clean, dist = pairs
     assert np.all(_ssim(f32(clean), f32(clean)) == 1.0)
-    np.testing.assert_allclose(_ssim(f32(dist), f32(clean)), _ssim(f32(clean), f32(dist)),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        _ssim(f32(dist), f32(clean)), _ssim(f32(clean), f32(dist)), atol=1e-6
+    )
 
 
 def test_ssim_and_psnr_vmap_match_batch(pairs):
@@ -222,8 +229,9 @@ def test_sr_metrics_follow_the_paper_recipe(pairs):
         sr = np.round(np.clip(dist[i], 0, 1) * 255) / 255
         hr = np.round(clean[i] * 255) / 255
         ys, yh = (color.rgb2ycbcr(v)[scale:-scale, scale:-scale, :1] / 255 for v in (sr, hr))
-        np.testing.assert_allclose(got["psnr"][i], peak_signal_noise_ratio(yh, ys, data_range=1.0),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            got["psnr"][i], peak_signal_noise_ratio(yh, ys, data_range=1.0), rtol=1e-5
+        )
         np.testing.assert_allclose(got["ssim"][i], _sk_ssim(yh, ys), atol=1e-4)
 
 
@@ -231,8 +239,9 @@ def test_sr_metrics_rgb_without_quantization(pairs):
     clean, dist = pairs
     got = im.sr_metrics(f32(dist[:1]), f32(clean[:1]), scale=2, y_only=False, quantize=False)
     c, d = clean[0, 2:-2, 2:-2], dist[0, 2:-2, 2:-2]
-    np.testing.assert_allclose(got["psnr"][0], peak_signal_noise_ratio(c, d, data_range=1.0),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        got["psnr"][0], peak_signal_noise_ratio(c, d, data_range=1.0), rtol=1e-5
+    )
     np.testing.assert_allclose(got["ssim"][0], _sk_ssim(c, d), atol=1e-4)
 
 
@@ -255,8 +264,9 @@ def _reference_ms_ssim(x, y, weights=im.MS_SSIM_WEIGHTS):
         if j:
             x, y = pool(x), pool(y)
         if j == len(weights) - 1:
-            term = np.array([_sk_ssim(x[..., k : k + 1], y[..., k : k + 1])
-                             for k in range(x.shape[-1])])
+            term = np.array(
+                [_sk_ssim(x[..., k : k + 1], y[..., k : k + 1]) for k in range(x.shape[-1])]
+            )
         else:
             mx, my = filt(x), filt(y)
             vx, vy = filt(x * x) - mx**2, filt(y * y) - my**2
@@ -429,8 +439,9 @@ def test_gaussian_weighted_l1_mean_is_plain_l1(patch_cases):
     err = jnp.abs(p - t)
     for sigma in (1.5, 8.0, 20.0):  # 20: a 141-tap window, reflected several times
         filtered = _filter(err, sigma=sigma, size=im.window_size(sigma), padding="same")
-        np.testing.assert_allclose(filtered.mean(axis=(1, 2, 3)), err.mean(axis=(1, 2, 3)),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            filtered.mean(axis=(1, 2, 3)), err.mean(axis=(1, 2, 3)), rtol=1e-5
+        )
 
 
 def test_mix_loss_endpoints_and_mixture(patch_cases):
@@ -441,8 +452,9 @@ def test_mix_loss_endpoints_and_mixture(patch_cases):
     np.testing.assert_allclose(im.mix_loss(p, t, alpha=1.0, reduction="none"), ms, rtol=1e-6)
     np.testing.assert_allclose(im.mix_loss(p, t), jnp.mean(0.84 * ms + 0.16 * l1), rtol=1e-6)
     # max_val rescales the L1 term away: [0, 255] images give the [0, 1] loss.
-    np.testing.assert_allclose(im.mix_loss(255 * p, 255 * t, max_val=255.0), im.mix_loss(p, t),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        im.mix_loss(255 * p, 255 * t, max_val=255.0), im.mix_loss(p, t), rtol=1e-4
+    )
 
 
 def test_loss_reductions_weights_and_mask(patch_cases):
@@ -452,10 +464,16 @@ def test_loss_reductions_weights_and_mask(patch_cases):
     np.testing.assert_allclose(im.ssim_loss(p, t), per.mean(), rtol=1e-6)
     np.testing.assert_allclose(im.ssim_loss(p, t, reduction="sum"), per.sum(), rtol=1e-6)
     w = f32([1.0, 3.0])
-    np.testing.assert_allclose(im.ms_ssim_loss(p, t, weights=w),
-                               (im.ms_ssim_loss(p, t, reduction="none") * w).sum() / 4, rtol=1e-6)
-    np.testing.assert_allclose(im.mix_loss(p, t, where=jnp.array([False, True])),
-                               im.mix_loss(p, t, reduction="none")[1], rtol=1e-6)
+    np.testing.assert_allclose(
+        im.ms_ssim_loss(p, t, weights=w),
+        (im.ms_ssim_loss(p, t, reduction="none") * w).sum() / 4,
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        im.mix_loss(p, t, where=jnp.array([False, True])),
+        im.mix_loss(p, t, reduction="none")[1],
+        rtol=1e-6,
+    )
     # One image without batch axes gives a scalar.
     assert im.ssim_loss(p[0], t[0], reduction="none").shape == ()
 
@@ -480,14 +498,18 @@ _IMG = jnp.zeros((1, 16, 16, 3))
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: im.psnr(_IMG, _IMG[..., :2]),
-         r"psnr: a and b .*\(1, 16, 16, 3\).*\(1, 16, 16, 2\)"),
+        (
+            lambda: im.psnr(_IMG, _IMG[..., :2]),
+            r"psnr: a and b .*\(1, 16, 16, 3\).*\(1, 16, 16, 2\)",
+        ),
         (lambda: im.ssim(_IMG, _IMG[:, :15]), r"ssim: a and b must have the same shape"),
         (lambda: im.ssim_loss(_IMG, _IMG[0]), r"predictions and targets .*targets.shape"),
         (lambda: im.psnr(_IMG, _IMG, max_val=0.0), r"psnr: max_val must lie in \(0.0, inf\)"),
         (lambda: im.ssim(_IMG, _IMG, max_val=-1.0), r"ssim: max_val"),
-        (lambda: im.ssim(_IMG[:, :10, :10], _IMG[:, :10, :10]),
-         r"ssim: images must be at least 11x11 .* 10 x 10"),
+        (
+            lambda: im.ssim(_IMG[:, :10, :10], _IMG[:, :10, :10]),
+            r"ssim: images must be at least 11x11 .* 10 x 10",
+        ),
         (lambda: im.ssim(_IMG, _IMG, sigma=5.0), r"at least 37x37 .* 16 x 16"),
         (lambda: im.ssim(_IMG, _IMG, filter_size=4), r"filter_size must be a positive odd"),
         (lambda: im.ssim(_IMG, _IMG, sigma=0.0), r"sigma must be a finite number > 0"),
@@ -500,10 +522,14 @@ _IMG = jnp.zeros((1, 16, 16, 3))
         (lambda: im.ms_ssim_loss(_IMG, _IMG, variant="scales"), r"variant must be one of"),
         (lambda: im.mix_loss(_IMG, _IMG, negative_cs="abs"), r"negative_cs must be one of"),
         (lambda: im.ms_ssim_loss(_IMG, _IMG, sigma=2.0), r"sigma applies to variant='pyramid'"),
-        (lambda: im.ms_ssim_loss(_IMG, _IMG, variant="pyramid", sigmas=(1.0,)),
-         r"sigmas applies to variant='sigmas'"),
-        (lambda: im.ms_ssim_loss(_IMG, _IMG, scale_weights=(1.0, 1.0)),
-         r"scale_weights must have one entry per scale \(5\)"),
+        (
+            lambda: im.ms_ssim_loss(_IMG, _IMG, variant="pyramid", sigmas=(1.0,)),
+            r"sigmas applies to variant='sigmas'",
+        ),
+        (
+            lambda: im.ms_ssim_loss(_IMG, _IMG, scale_weights=(1.0, 1.0)),
+            r"scale_weights must have one entry per scale \(5\)",
+        ),
         (lambda: im.ms_ssim_loss(_IMG, _IMG, variant="pyramid"), r"at least 161x161"),
         (lambda: im.mix_loss(_IMG, _IMG, alpha=1.5), r"mix_loss: alpha must lie in \[0.0, 1.0\]"),
         (lambda: im.ssim_loss(_IMG, _IMG, reduction="avg"), r"reduction must be one of"),

@@ -200,8 +200,7 @@ def load_image_folder(
     files = sorted(
         f
         for f in os.listdir(folder)
-        if os.path.splitext(f)[1].lower() in extensions
-        and os.path.isfile(os.path.join(folder, f))
+        if os.path.splitext(f)[1].lower() in extensions and os.path.isfile(os.path.join(folder, f))
     )
     if not files:
         raise ValueError(
