@@ -86,6 +86,13 @@ def test_missing_studies_extra_says_how_to_install(monkeypatch):
         sr.load_image("astronaut")
 
 
+def test_missing_pillow_says_how_to_install(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "a.png")
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(ImportError, match=r"needs Pillow.*l1jax\[studies\]"):
+        sr.load_image(tmp_path / "a.png")
+
+
 def test_load_split_disjoint_and_by_name():
     train, test = sr.load_split(train=["chelsea"], test=["flower"])
     assert len(train) == 1 and len(test) == 1

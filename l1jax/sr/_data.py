@@ -127,8 +127,13 @@ def _load_bundled(name: str) -> np.ndarray:
 
 
 def _read_file(path: str) -> np.ndarray:
-    # Pillow is a matplotlib dependency, so reading files needs nothing new.
-    from PIL import Image
+    try:
+        from PIL import Image
+    except ImportError as err:
+        raise ImportError(
+            f"load_image: reading the image file {path!r} needs Pillow; install it with "
+            f"`{_INSTALL_HINT}`."
+        ) from err
 
     with Image.open(path) as im:
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -153,7 +158,8 @@ def load_image(name: str | os.PathLike, *, channels: int = 3) -> jax.Array:
     Raises:
       ValueError: if ``name`` is neither a bundled image nor an existing file, or ``channels`` is
         not 1 or 3.
-      ImportError: if a bundled image is asked for without scikit-image/scikit-learn.
+      ImportError: if a bundled image is asked for without scikit-image/scikit-learn, or a file
+        without Pillow (all in the ``studies`` extra).
     """
     if channels not in (1, 3):
         raise ValueError(f"load_image: channels must be 1 or 3, got channels={channels!r}.")
