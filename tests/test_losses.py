@@ -2,6 +2,7 @@
 
 import functools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -121,6 +122,31 @@ def test_matches_pytorch(name, reduction):
     )
     grad = jax.grad(lambda x: ours(x, t, reduction=reduction, **hyper).sum())(p)
     np.testing.assert_allclose(np.asarray(grad), tp.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+# Closed forms on the example above, residuals r = p - t = [-0.5, 0.5, 0.1, 0.3]:
+# (loss, its hyperparameters, mean value, gradient with respect to the predictions).
+_R = np.array([-0.5, 0.5, 0.1, 0.3])
+CLOSED = {
+    "l1": ({}, 1.4 / 4, np.sign(_R) / 4),
+    "huber": ({"delta": 1.0}, 0.5 * (_R**2).sum() / 4, _R / 4),  # every |r| <= delta
+    "pinball": ({"tau": 0.9}, (0.9 * 0.5 + 0.1 * (0.5 + 0.1 + 0.3)) / 4,
+                np.array([-0.9, 0.1, 0.1, 0.1]) / 4),
+    "smooth_l1": ({"beta": 0.2}, (0.4 + 0.4 + 0.5 * 0.01 / 0.2 + 0.2) / 4,
+                  np.array([-1.0, 1.0, 0.5, 1.0]) / 4),
+}
+
+
+class ClosedFormVariantsTest(chex.TestCase):
+    """Values and gradients of public losses, jitted and not (chex.variants)."""
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_value_and_grad_closed_form(self):
+        for name, (hyper, value, grad) in CLOSED.items():
+            loss = functools.partial(losses.LOSSES[name], **hyper)
+            v, g = self.variant(jax.value_and_grad(loss))(SEED_P, SEED_T)
+            expected = (np.float32(value), grad.astype(np.float32))
+            chex.assert_trees_all_close((v, g), expected, atol=1e-6, custom_message=name)
 
 
 @pytest.mark.parametrize("tau", [0.05, 0.3, 0.5, 0.95])

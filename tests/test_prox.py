@@ -1,5 +1,6 @@
 """l1jax.prox against the definition prox_f(v) = argmin_x f(x) + (x - v)^2 / 2, and penalties."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,14 +51,51 @@ def test_pytree_jit_vmap(name):
     op = CASES[name][0]
     tree = {"w": jnp.asarray(V.reshape(2, 4), jnp.float32), "b": (jnp.float32(1.5),)}
     out = jax.jit(op)(tree, 0.5)
-    assert jax.tree_util.tree_structure(out) == jax.tree_util.tree_structure(tree)
-    np.testing.assert_allclose(np.asarray(out["w"]).ravel(),
-                               np.asarray(op(jnp.asarray(V, jnp.float32), 0.5)), rtol=1e-6)
+    # Leaf by leaf, the prox of the flat vector: same structure, shapes and values.
+    flat = op(jnp.asarray(np.append(V, 1.5), jnp.float32), 0.5)
+    chex.assert_trees_all_close(out, {"w": flat[:8].reshape(2, 4), "b": (flat[8],)}, rtol=1e-6)
     steps = jnp.array([0.1, 1.0, 3.0])
     batched = jax.vmap(lambda s: op(jnp.asarray(V, jnp.float32), s))(steps)
     for i, s in enumerate([0.1, 1.0, 3.0]):
         np.testing.assert_allclose(np.asarray(batched[i]),
                                    np.asarray(op(jnp.asarray(V, jnp.float32), s)), rtol=1e-6)
+
+
+# Closed forms at t = 1 on V: prox_{|.|}(v) = sign(v) max(|v| - 1, 0); elastic net (l1_ratio
+# 0.5) shrinks by 0.5 and divides by 1.5; pinball (tau 0.2) moves v > 0.2 down by 0.2, v < -0.8
+# up by 0.8, else to 0; Huber (delta 0.7) halves |v| <= 1.4, else moves v by 0.7 towards 0.
+def _soft(v, t):
+    return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
+
+
+PROX_CLOSED = {
+    "soft_threshold": (lambda v: prox.soft_threshold(v, 1.0), lambda v: _soft(v, 1.0)),
+    "elastic_net": (
+        lambda v: prox.prox_elastic_net(v, 1.0, l1_ratio=0.5),
+        lambda v: _soft(v, 0.5) / 1.5,
+    ),
+    "pinball": (
+        lambda v: prox.prox_pinball(v, 1.0, tau=0.2),
+        lambda v: np.where(v > 0.2, v - 0.2, np.where(v < -0.8, v + 0.8, 0.0)),
+    ),
+    "huber": (
+        lambda v: prox.prox_huber(v, 1.0, delta=0.7),
+        lambda v: np.where(np.abs(v) <= 1.4, v / 2, v - 0.7 * np.sign(v)),
+    ),
+}
+
+
+class ProxVariantsTest(chex.TestCase):
+    """Every prox on a pytree against its closed form, jitted and not (chex.variants)."""
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_closed_form_on_a_pytree(self):
+        w, b = V[:6].reshape(2, 3), V[6:]
+        tree = {"w": jnp.asarray(w, jnp.float32), "b": (jnp.asarray(b, jnp.float32),)}
+        for name, (op, closed) in PROX_CLOSED.items():
+            got = self.variant(op)(tree)
+            expected = {"w": closed(w).astype(np.float32), "b": (closed(b).astype(np.float32),)}
+            chex.assert_trees_all_close(got, expected, atol=1e-6, custom_message=name)
 
 
 def test_soft_threshold_closed_form_and_per_coordinate_threshold():
@@ -98,11 +136,12 @@ def test_penalties_values_and_gradients():
     en = penalties.elastic_net(params, 0.25)
     assert float(en) == pytest.approx(0.25 * 6.5 + 0.75 * 0.5 * 14.25)
     g = jax.jit(jax.grad(penalties.l1))(params)
-    np.testing.assert_array_equal(np.asarray(g["w"]), [[-1, 0], [1, 1]])
-    np.testing.assert_array_equal(np.asarray(g["b"]), [0, 1])  # 0 at +0.0 and -0.0
+    # 0 at +0.0 and -0.0: the minimum-norm subgradient.
+    sign = {"w": np.float32([[-1, 0], [1, 1]]), "b": np.float32([0, 1])}
+    chex.assert_trees_all_equal(g, sign)
     g = jax.grad(lambda p: penalties.elastic_net(p, 0.5))(params)
-    np.testing.assert_allclose(np.asarray(g["w"]), 0.5 * np.sign([[-2, 0], [0.5, 3]])
-                               + 0.5 * np.array([[-2, 0], [0.5, 3]]))
+    expected = jax.tree_util.tree_map(lambda s, p: 0.5 * s + 0.5 * np.asarray(p), sign, params)
+    chex.assert_trees_all_close(g, expected, rtol=1e-6)
 
 
 def test_penalty_prox_pairs_are_consistent(x64):
