@@ -91,8 +91,9 @@ def test_constant_minimising_l1_is_median_and_pinball_is_quantile():
     obj = jax.vmap(lambda c: losses.l1(jnp.full_like(jnp.asarray(y), c), y))(cands)
     assert float(cands[jnp.argmin(obj)]) == pytest.approx(float(np.median(y)))
     for tau in (0.1, 0.25, 0.9):
-        obj = jax.vmap(lambda c, tau=tau: losses.pinball(jnp.full_like(jnp.asarray(y), c), y,
-                                                         tau=tau))(cands)
+        obj = jax.vmap(
+            lambda c, tau=tau: losses.pinball(jnp.full_like(jnp.asarray(y), c), y, tau=tau)
+        )(cands)
         expected = np.quantile(y, tau, method="inverted_cdf")
         assert float(cands[jnp.argmin(obj)]) == pytest.approx(float(expected))
 
@@ -117,8 +118,10 @@ def test_matches_pytorch(name, reduction):
     out.sum().backward()
     ours = losses.LOSSES[name]
     np.testing.assert_allclose(
-        np.asarray(ours(p, t, reduction=reduction, **hyper)), out.detach().numpy(), rtol=1e-5,
-        atol=1e-6
+        np.asarray(ours(p, t, reduction=reduction, **hyper)),
+        out.detach().numpy(),
+        rtol=1e-5,
+        atol=1e-6,
     )
     grad = jax.grad(lambda x: ours(x, t, reduction=reduction, **hyper).sum())(p)
     np.testing.assert_allclose(np.asarray(grad), tp.grad.numpy(), rtol=1e-5, atol=1e-7)
@@ -130,10 +133,16 @@ _R = np.array([-0.5, 0.5, 0.1, 0.3])
 CLOSED = {
     "l1": ({}, 1.4 / 4, np.sign(_R) / 4),
     "huber": ({"delta": 1.0}, 0.5 * (_R**2).sum() / 4, _R / 4),  # every |r| <= delta
-    "pinball": ({"tau": 0.9}, (0.9 * 0.5 + 0.1 * (0.5 + 0.1 + 0.3)) / 4,
-                np.array([-0.9, 0.1, 0.1, 0.1]) / 4),
-    "smooth_l1": ({"beta": 0.2}, (0.4 + 0.4 + 0.5 * 0.01 / 0.2 + 0.2) / 4,
-                  np.array([-1.0, 1.0, 0.5, 1.0]) / 4),
+    "pinball": (
+        {"tau": 0.9},
+        (0.9 * 0.5 + 0.1 * (0.5 + 0.1 + 0.3)) / 4,
+        np.array([-0.9, 0.1, 0.1, 0.1]) / 4,
+    ),
+    "smooth_l1": (
+        {"beta": 0.2},
+        (0.4 + 0.4 + 0.5 * 0.01 / 0.2 + 0.2) / 4,
+        np.array([-1.0, 1.0, 0.5, 1.0]) / 4,
+    ),
 }
 
 
@@ -174,13 +183,20 @@ def test_closed_forms_charbonnier_log_cosh_mix():
     r = (p - t).astype(np.float64)
     np.testing.assert_allclose(
         np.asarray(losses.charbonnier(p, t, eps=0.1, reduction="none")),
-        np.sqrt(r**2 + 0.01), rtol=1e-6)
+        np.sqrt(r**2 + 0.01),
+        rtol=1e-6,
+    )
     np.testing.assert_allclose(
-        np.asarray(losses.log_cosh(p, t, reduction="none")), np.log(np.cosh(r)), rtol=1e-5,
-        atol=1e-7)
+        np.asarray(losses.log_cosh(p, t, reduction="none")),
+        np.log(np.cosh(r)),
+        rtol=1e-5,
+        atol=1e-7,
+    )
     np.testing.assert_allclose(
         np.asarray(losses.l1_mse_mix(p, t, alpha=0.3, reduction="none")),
-        0.3 * np.abs(r) + 0.7 * r**2, rtol=1e-6)
+        0.3 * np.abs(r) + 0.7 * r**2,
+        rtol=1e-6,
+    )
 
 
 # --- reduction, weights and masks ------------------------------------------------------------
@@ -194,17 +210,21 @@ def test_weights_and_mask(name):
     w = np.random.default_rng(10).uniform(0, 2, size=p.shape).astype(np.float32)
     m = np.random.default_rng(11).uniform(size=p.shape) > 0.3
     np.testing.assert_allclose(float(f(p, t, weights=w)), (w * el).sum() / w.sum(), rtol=1e-5)
-    np.testing.assert_allclose(float(f(p, t, weights=w, reduction="sum")), (w * el).sum(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        float(f(p, t, weights=w, reduction="sum")), (w * el).sum(), rtol=1e-5
+    )
     np.testing.assert_allclose(float(f(p, t, where=m)), el[m].mean(), rtol=1e-5)
-    np.testing.assert_allclose(float(f(p, t, where=m, weights=w)),
-                               (w * el)[m].sum() / w[m].sum(), rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(f(p, t, where=m, reduction="none")),
-                               np.where(m, el, 0), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(f(p, t, where=m, weights=w)), (w * el)[m].sum() / w[m].sum(), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        np.asarray(f(p, t, where=m, reduction="none")), np.where(m, el, 0), rtol=1e-5
+    )
     # Weights broadcast: one weight per row.
     wr = w[:, :1]
-    np.testing.assert_allclose(float(f(p, t, weights=wr)),
-                               (wr * el).sum() / (wr.sum() * p.shape[1]), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(f(p, t, weights=wr)), (wr * el).sum() / (wr.sum() * p.shape[1]), rtol=1e-5
+    )
 
 
 def test_masked_out_nan_does_not_leak():
@@ -244,8 +264,15 @@ def test_check_grads_away_from_kinks(name):
     f = losses.LOSSES[name]
     p = jnp.array([0.3, -1.7, 2.9, 0.55])
     t = jnp.array([0.0, 0.2, 0.1, -0.4])
-    check_grads(lambda x: f(x, t, reduction="sum"), (p,), order=1, modes=("fwd", "rev"),
-                eps=1e-3, atol=1e-2, rtol=1e-2)
+    check_grads(
+        lambda x: f(x, t, reduction="sum"),
+        (p,),
+        order=1,
+        modes=("fwd", "rev"),
+        eps=1e-3,
+        atol=1e-2,
+        rtol=1e-2,
+    )
 
 
 @jax.jit

@@ -32,8 +32,12 @@ CASES = {
 
 
 def _argmin(f, v, t):
-    res = minimize_scalar(lambda x: t * f(x) + 0.5 * (x - v) ** 2, bounds=(v - 50, v + 50),
-                          method="bounded", options={"xatol": 1e-10})
+    res = minimize_scalar(
+        lambda x: t * f(x) + 0.5 * (x - v) ** 2,
+        bounds=(v - 50, v + 50),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
     return res.x
 
 
@@ -57,8 +61,9 @@ def test_pytree_jit_vmap(name):
     steps = jnp.array([0.1, 1.0, 3.0])
     batched = jax.vmap(lambda s: op(jnp.asarray(V, jnp.float32), s))(steps)
     for i, s in enumerate([0.1, 1.0, 3.0]):
-        np.testing.assert_allclose(np.asarray(batched[i]),
-                                   np.asarray(op(jnp.asarray(V, jnp.float32), s)), rtol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(batched[i]), np.asarray(op(jnp.asarray(V, jnp.float32), s)), rtol=1e-6
+        )
 
 
 # Closed forms at t = 1 on V: prox_{|.|}(v) = sign(v) max(|v| - 1, 0); elastic net (l1_ratio
@@ -102,8 +107,7 @@ def test_soft_threshold_closed_form_and_per_coordinate_threshold():
     x = jnp.array([-3.0, -0.5, 0.0, 0.5, 3.0])
     np.testing.assert_array_equal(np.asarray(prox.soft_threshold(x, 1.0)), [-2, 0, 0, 0, 2])
     t = jnp.array([0.0, 1.0, 1.0, 0.1, 5.0])
-    np.testing.assert_allclose(np.asarray(prox.soft_threshold(x, t)), [-3, 0, 0, 0.4, 0],
-                               rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(prox.soft_threshold(x, t)), [-3, 0, 0, 0.4, 0], rtol=1e-6)
 
 
 @pytest.mark.parametrize(
