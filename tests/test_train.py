@@ -167,8 +167,8 @@ def test_metrics_lines(reference, tmp_path):
     assert losses[-1] < losses[0]
 
 
-def test_progress_bar_is_off_under_pytest():
-    assert not _loop._show_progress(None, config())
+def test_progress_is_off_under_pytest():
+    assert _loop._progress_mode(None, config()) is None
 
 
 def test_sweep_matches_single_runs(reference):

@@ -36,6 +36,7 @@ __all__ = [
     "NonFiniteLossError",
     "TrainingInterrupted",
     "MetricsLog",
+    "metric_records",
     "make_optimizer",
     "check_config",
     "train",
@@ -180,6 +181,9 @@ def _check_sections(cfg: Any) -> None:
     if tc.batch_size is not None and tc.batch_size < 1:
         raise ConfigError(key="train.batch_size", expected="null or an int >= 1",
                           given=repr(tc.batch_size))
+    if not (isinstance(tc.progress_every, (int, float)) and tc.progress_every >= 0):
+        raise ConfigError(key="train.progress_every", expected="a number of seconds >= 0",
+                          given=repr(tc.progress_every))
     if tc.clip_norm is not None and not tc.clip_norm > 0:
         raise ConfigError(key="train.clip_norm", expected="null or > 0", given=repr(tc.clip_norm))
     for key, allowed in (("loop", LOOP_MODES), ("sweep_mode", SWEEP_MODES)):
@@ -605,11 +609,42 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+def metric_records(
+    head: Mapping[str, Any], metrics: Mapping[str, Any], grid: Grid | None
+) -> list[dict[str, Any]]:
+    """The ``metrics.jsonl`` lines of one step: one line, or in a sweep one per grid point.
+
+    A sweep point's line names its coordinates: ``point`` (its index in ``grid.points``) and
+    ``coords`` (``{swept key: value}``), then the point's own scalar metrics::
+
+      {"tag": "l1", "step": 50, "point": 3, "coords": {"seed": 0, "data.fraction": 0.2},
+       "loss": 0.12, "grad_norm": 0.4, "learning_rate": 0.05, "steps_per_s": 812.0}
+
+    Args:
+      head: the fields every line starts with (``tag``, ``step``).
+      metrics: ``{name: value}``; in a sweep, per-point values have a leading grid axis and
+        anything else (a scalar such as ``steps_per_s``) is repeated on every line.
+      grid: the sweep's grid, or None.
+    """
+    if grid is None:
+        return [{**head, **metrics}]
+    size = len(grid)
+    out = []
+    for i, coords in enumerate(grid.points):
+        line = {**head, "point": i, "coords": dict(coords)}
+        for k, v in metrics.items():
+            per_point = np.ndim(v) >= 1 and np.shape(v)[0] == size
+            line[k] = np.asarray(v)[i] if per_point else v
+        out.append(line)
+    return out
+
+
 class MetricsLog:
     """Appends JSON lines to ``metrics.jsonl``; non-finite numbers are written as null.
 
     Each line has ``step`` (and ``tag`` when the run trains several things) plus metrics; in a
-    sweep each metric is a list over the grid points.
+    sweep there is one line per grid point, naming its ``point`` and ``coords`` (see
+    :func:`metric_records`).
     """
 
     def __init__(self, path: str | Path | None):
@@ -669,15 +704,51 @@ class MetricsLog:
         return [json.loads(line) for line in self.path.read_text().splitlines() if line]
 
 
-def _show_progress(requested: bool | None, cfg: Any) -> bool:
+def _progress_mode(requested: bool | None, cfg: Any) -> str | None:
+    """"bar" (tqdm on stderr) when stdout and stderr are terminals, "lines" (plain lines on
+    stdout) otherwise, None for no progress (``train.progress`` off, under pytest, or not
+    process 0); ``requested`` True/False forces the bar on or progress off."""
     if requested is not None:
-        return requested
-    return (
-        cfg.train.progress
-        and sys.stderr.isatty()
-        and "PYTEST_CURRENT_TEST" not in os.environ
-        and parallel.is_main_process()
-    )
+        return "bar" if requested else None
+    if (not cfg.train.progress or "PYTEST_CURRENT_TEST" in os.environ
+            or not parallel.is_main_process()):
+        return None
+    return "bar" if sys.stdout.isatty() and sys.stderr.isatty() else "lines"
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class _ProgressLines:
+    """Plain progress lines on stdout, for logs (``nohup``, ``> log``): one after the first host
+    call, then at most every ``train.progress_every`` seconds, and one at the end::
+
+      l1: step 1200/2000 (60%)  loss 0.01234  812.0 steps/s  elapsed 0:00:04  eta 0:00:01
+    """
+
+    def __init__(self, tag: str, start: int, total: int, every: float):
+        self.name, self.start, self.total, self.every = tag or "train", start, total, every
+        self.t0 = time.perf_counter()
+        self.last: float | None = None
+
+    def update(self, step: int, loss: float, rate: float) -> None:
+        now = time.perf_counter()
+        if not (self.last is None or step >= self.total or now - self.last >= self.every):
+            return
+        self.last = now
+        elapsed = now - self.t0
+        if not rate > 0:
+            done = step - self.start
+            rate = done / elapsed if done > 0 and elapsed > 0 else float("nan")
+        eta = (self.total - step) / rate if rate > 0 else float("nan")
+        pct = 100 * step / self.total if self.total else 100.0
+        print(f"{self.name}: step {step}/{self.total} ({pct:.0f}%)  loss {loss:.6g}  "
+              f"{rate:.1f} steps/s  elapsed {_clock(elapsed)}  eta {_clock(eta)}", flush=True)
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -714,7 +785,9 @@ def train(
       tag: names this training inside a workdir that holds several (e.g. one per loss).
       mesh: the device mesh; default :func:`l1jax.parallel.make_mesh` of
         ``parallel.num_devices``.
-      progress: show a tqdm bar; default: ``train.progress`` on a terminal, never under pytest.
+      progress: True shows a tqdm bar, False nothing; default (None): with
+        ``train.progress``, a tqdm bar when stdout and stderr are terminals, else plain lines
+        on stdout every ``train.progress_every`` seconds (never under pytest).
       hooks: ``hook(step, state)`` after every host call (after its checkpoint, if any).
 
     Returns:
@@ -814,12 +887,15 @@ def train(
                 stops.append((s // interval + 1) * interval)
         return min(stops)
 
-    bar = None
-    if _show_progress(progress, cfg):
+    bar = lines = None
+    mode = _progress_mode(progress, cfg)
+    if mode == "bar":
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=step, desc=tag or "train", unit="step",
                    dynamic_ncols=True, leave=False)
+    elif mode == "lines" and step < total:
+        lines = _ProgressLines(tag, step, total, tc.progress_every)
     prefix = {"tag": tag} if tag else {}
     try:
         while step < total:
@@ -839,8 +915,9 @@ def train(
             for i in range(good):
                 s = step + i + 1
                 if every(tc.log_every, s) or s == total:
-                    records.append({**prefix, "step": s,
-                                    **{k: v[i] for k, v in bufs.items()}, "steps_per_s": rate})
+                    records += metric_records({**prefix, "step": s},
+                                              {**{k: v[i] for k, v in bufs.items()},
+                                               "steps_per_s": rate}, grid)
             log.write(records)
             if not ok:
                 bad = step + done
@@ -852,11 +929,14 @@ def train(
             if bar is not None:
                 bar.set_postfix(loss=_summary(bufs["loss"][n - 1]), refresh=False)
                 bar.update(n)
+            if lines is not None:
+                lines.update(step, _summary(bufs["loss"][n - 1]),
+                             n_run / t_run if t_run > 0 else float("nan"))
             if task.evaluate is not None and (every(tc.eval_every, step) or step == total):
                 evals = jax.tree.map(parallel.to_host, prog.evaluate(state, problem, hp))
                 evaluated_at = step
-                log.write([{**prefix, "step": step,
-                            **{f"eval/{k}": v for k, v in evals.items()}}])
+                log.write(metric_records({**prefix, "step": step},
+                                         {f"eval/{k}": v for k, v in evals.items()}, grid))
             if every(tc.checkpoint_every, step) or step == total:
                 save(step, finished=step == total)
             for hook in hooks:
