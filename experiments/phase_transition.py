@@ -60,7 +60,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from l1jax import experiment, solvers
-from l1jax.config import ConfigError, RunConfig
+from l1jax.config import ConfigError, StudyConfig
 from l1jax.solvers import reference
 
 SIGNALS = ("rademacher", "gaussian")
@@ -80,7 +80,7 @@ class GridConfig:
 
 
 @dataclasses.dataclass
-class PhaseTransitionConfig(RunConfig):
+class PhaseTransitionConfig(StudyConfig):
     grid: GridConfig = dataclasses.field(default_factory=GridConfig)
     # Nonzero entries of x: rademacher (+-1) or gaussian (N(0, 1)).
     signal: str = "rademacher"

@@ -37,7 +37,7 @@ import numpy as np
 from scipy import stats
 
 from l1jax import experiment, solvers
-from l1jax.config import ConfigError, RunConfig
+from l1jax.config import ConfigError, StudyConfig
 
 NOISES = ("gaussian", "laplace")
 _QUAD_NODES = 64
@@ -59,7 +59,7 @@ class DataConfig:
 
 
 @dataclasses.dataclass
-class QuantileConfig(RunConfig):
+class QuantileConfig(StudyConfig):
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     taus: list[float] = dataclasses.field(
         default_factory=lambda: [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]

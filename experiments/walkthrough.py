@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from l1jax import experiment, losses
-from l1jax.config import ConfigError, RunConfig
+from l1jax.config import ConfigError, StudyConfig
 
 # --- closed forms (NumPy, float64) ------------------------------------------------------------
 
@@ -131,7 +131,7 @@ def gradient_descent(w0, x, y, lr_l1, lr_l2, *, reduction, num_steps):
 
 
 @dataclasses.dataclass
-class WalkthroughConfig(RunConfig):
+class WalkthroughConfig(StudyConfig):
     x: list[float] = dataclasses.field(default_factory=lambda: [1.0, 2.0, 3.0, 4.0, 5.0])
     # y_i = true_slope x_i + noise_scale * N(0, 1), drawn from `seed`.
     true_slope: float = 2.0

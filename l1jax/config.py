@@ -2,7 +2,9 @@
 overrides, and one-line errors that name the file, the key, the expected and the given value.
 
 A study declares its schema as a dataclass that extends :class:`RunConfig` (the runner's own
-sections: seed, optimizer, schedule, train, sweep, parallel, distributed)::
+sections: seed, optimizer, schedule, train, sweep, parallel, distributed), or
+:class:`StudyConfig` (seed, smoke, parallel, distributed) for a study that does not train
+through the runner::
 
     @dataclasses.dataclass
     class MyConfig(RunConfig):
@@ -39,6 +41,7 @@ __all__ = [
     "TrainConfig",
     "ParallelConfig",
     "DistributedConfig",
+    "StudyConfig",
     "RunConfig",
     "MISSING",
     "load_config",
@@ -163,12 +166,23 @@ class DistributedConfig:
 
 
 @dataclasses.dataclass
-class RunConfig:
-    """The sections every study config has; a study's schema subclasses it."""
+class StudyConfig:
+    """The sections every study config has: a study that does not train through the runner
+    (it calls solvers, or its own compiled program) subclasses this, so that a ``--set
+    train.steps=5`` it would ignore is an unknown key."""
 
     seed: int = 0
     # A study's small profile (its Study.smoke overrides apply when true).
     smoke: bool = False
+    parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
+    distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
+
+
+@dataclasses.dataclass
+class RunConfig(StudyConfig):
+    """A training study's sections: :class:`StudyConfig`'s, and what :func:`l1jax.train.train`
+    reads (optimizer, schedule, train, sweep); a training study's schema subclasses it."""
+
     # {name: <optax or l1jax optimizer>, learning_rate: ..., <its keywords>}.
     optimizer: dict[str, Any] = dataclasses.field(
         default_factory=lambda: {"name": "adam", "learning_rate": 1e-3}
@@ -178,8 +192,6 @@ class RunConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     # {dotted.key: [values]}: train the grid of all combinations as one vmapped program.
     sweep: dict[str, Any] = dataclasses.field(default_factory=dict)
-    parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
-    distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
 
 
 # --- loading -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from l1jax.config import (
     MISSING,
     ConfigError,
     RunConfig,
+    StudyConfig,
     diff,
     header_command,
     load_config,
@@ -43,7 +44,7 @@ def test_every_config_starts_with_the_command_that_runs_it(path):
 def test_every_config_validates_against_its_study_schema(path, tmp_path):
     study, cfg = experiment.load_study_config(path)
     assert study.name == path.parent.name
-    assert isinstance(cfg, study.schema) and isinstance(cfg, RunConfig)
+    assert isinstance(cfg, study.schema) and isinstance(cfg, StudyConfig)
     # The resolved config round-trips through the YAML a run writes.
     resolved = tmp_path / "config.yaml"
     resolved.write_text(to_yaml(cfg))

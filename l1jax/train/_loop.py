@@ -242,7 +242,8 @@ def check_distributed(cfg: Any) -> None:
 
 
 def check_config(cfg: Any) -> Grid | None:
-    """Checks the runner's sections of ``cfg`` before any work; returns the sweep grid.
+    """Checks the runner's sections of ``cfg`` before any work; returns the sweep grid (None
+    without a sweep, and for a :class:`~l1jax.config.StudyConfig`, which has no training).
 
     Every value of a swept key is checked too, one at a time in the config.
 
@@ -251,6 +252,8 @@ def check_config(cfg: Any) -> Grid | None:
     """
     check_seed(cfg.seed)
     check_distributed(cfg)
+    if not hasattr(cfg, "train"):  # a StudyConfig: the study does not train through the runner
+        return None
     _check_sections(cfg)
     grid = make_grid(cfg)
     if grid is not None:
