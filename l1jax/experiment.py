@@ -11,6 +11,7 @@ A study script declares its config schema and a ``run`` function, and hands both
 
 which gives ``python experiments/robustness.py --config configs/robustness/default.yaml
 [--set a.b=value ...] [--workdir DIR] [--resume] [--overwrite]``. See ``docs/runner.md``.
+:func:`load_run` reads a finished (or interrupted) run back: its config, summary and metrics.
 
 Exit codes: 0 done; 2 bad config, command line or workdir (one line on stderr, no traceback;
 ``--debug`` shows it); 3 non-finite loss; 4 the workdir could not be written (a full disk, a
@@ -30,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from l1jax import parallel
 from l1jax.checkpoint import atomic_write
@@ -54,9 +55,16 @@ from l1jax.train import (
     train,
 )
 
+if TYPE_CHECKING:
+    import pandas
+
 __all__ = [
     "Study",
     "Run",
+    "RunData",
+    "load_run",
+    "read_metrics",
+    "metrics_frame",
     "register_study",
     "load_study",
     "load_study_config",
@@ -242,6 +250,158 @@ class Run:
                 raise
         plt.close(fig)
         return path
+
+
+# --- reading runs back ----------------------------------------------------------------------
+
+LEARNING_CURVE = "learning_curve.png"
+
+
+class RunData(NamedTuple):
+    """What :func:`load_run` returns.
+
+    Attributes:
+      config: the resolved config (``config.yaml``) as nested dicts and lists.
+      summary: ``summary.json``, or None for a run that has not finished.
+      metrics: ``metrics.jsonl`` as a pandas DataFrame, one row per line (see
+        :func:`metrics_frame`).
+    """
+
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    metrics: pandas.DataFrame
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The lines of a ``metrics.jsonl`` as dicts; a line torn by a kill at the very end is
+    skipped, as the runner does when it resumes.
+
+    Raises:
+      ValueError: a damaged line elsewhere, naming the file and the line number.
+    """
+    path = Path(path)
+    text = path.read_text(errors="replace")
+    lines = text.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError
+        except ValueError:
+            if i == len(lines) - 1 and not text.endswith("\n"):
+                break
+            raise ValueError(f"{path}:{i + 1}: not a JSON object") from None
+        out.append(record)
+    return out
+
+
+def metrics_frame(records: Sequence[Mapping[str, Any]]) -> pandas.DataFrame:
+    """``metrics.jsonl`` lines as a long-format table: one row per line, that is per (tag,
+    step, sweep point) for training lines, with one column per metric.
+
+    The columns are ``tag`` ("" for lines without one), ``step`` and, in a sweep, ``point``
+    (the grid point's index) and one column per swept key (``seed``, ``data.fraction``: the
+    line's ``coords``), then the metrics in the order they first appear; a metric a line does
+    not have is NaN. ``frame.melt(id_vars=[...], var_name="metric")`` gives one row per metric.
+    """
+    pd = _pandas()
+    rows, coord_keys = [], {}
+    for r in records:
+        coords = r.get("coords")
+        row = {k: v for k, v in r.items() if k != "coords"}
+        if isinstance(coords, Mapping):
+            for k, v in coords.items():
+                coord_keys.setdefault(k, None)
+                row[k] = v
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame({"tag": pd.Series([], dtype=object), "step": pd.Series([], "Int64")})
+    frame["tag"] = frame["tag"].fillna("") if "tag" in frame else ""
+    for col in ("step", "point"):
+        if col in frame and frame[col].notna().all():
+            frame[col] = frame[col].astype("int64")
+        elif col in frame:
+            frame[col] = frame[col].astype("Int64")
+    first = [c for c in ("tag", "step", "point", *coord_keys) if c in frame]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def load_run(workdir: str | Path) -> RunData:
+    """Reads a run directory back: its resolved config, its summary and its metrics.
+
+    Args:
+      workdir: a directory a study's CLI (or :class:`Run`) wrote.
+
+    Returns:
+      A :class:`RunData`; ``metrics`` is :func:`metrics_frame` of ``metrics.jsonl`` (empty
+      when the run wrote none).
+
+    Raises:
+      FileNotFoundError: ``workdir`` has no ``config.yaml``.
+      ValueError: a damaged ``config.yaml``, ``summary.json`` or ``metrics.jsonl``.
+    """
+    workdir = Path(workdir)
+    config_path = workdir / "config.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{workdir} holds no run: it has no config.yaml")
+    config = read_yaml(config_path)
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path}: not a config (expected a mapping)")
+    summary_path = workdir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    metrics_path = workdir / "metrics.jsonl"
+    records = read_metrics(metrics_path) if metrics_path.exists() else []
+    return RunData(config=config, summary=summary, metrics=metrics_frame(records))
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError as e:  # pragma: no cover - pandas is a declared dependency
+        raise ImportError("load_run needs pandas: pip install pandas") from e
+    return pandas
+
+
+def _plot_learning_curves(run: Run) -> Path | None:
+    """Saves ``learning_curve.png``: the training loss against the step, one curve per tag
+    (the mean over a sweep's points, the band their min to max). Nothing without training."""
+    path = run.workdir / "metrics.jsonl"
+    if not run.is_main or not path.exists():
+        return None
+    frame = metrics_frame(read_metrics(path))
+    if "loss" not in frame or "grad_norm" not in frame:
+        return None
+    train_rows = frame[frame["grad_norm"].notna() & frame["loss"].notna()]
+    if train_rows.empty:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    positive = True
+    for tag, rows in train_rows.groupby("tag", sort=False):
+        by_step = rows.groupby("step")["loss"]
+        mean, lo, hi = by_step.mean(), by_step.min(), by_step.max()
+        positive &= bool((lo > 0).all())
+        (line,) = ax.plot(mean.index, mean.values, label=tag or "train")
+        if (hi > lo).any():
+            ax.fill_between(mean.index, lo.values, hi.values, color=line.get_color(), alpha=0.2,
+                            lw=0)
+    if positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss" + (" (mean, band: min-max over the sweep)"
+                                     if "point" in train_rows else ""))
+    ax.set_title(f"{run.study.name}: learning curves")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return run.save_figure(fig, LEARNING_CURVE)
 
 
 def _to_json(x: Any) -> Any:
@@ -570,6 +730,7 @@ def _main(study: Study, args: argparse.Namespace) -> int:
             atomic_write(run.path("config.yaml"), f"# {command}\n{to_yaml(cfg)}")
         started = True
         summary = dict(study.run(cfg, run) or {})
+        _plot_learning_curves(run)
         import jax
 
         summary["run"] = {
@@ -615,5 +776,5 @@ def _main(study: Study, args: argparse.Namespace) -> int:
         print(f"error: {study.name} failed: {type(e).__name__}: {_one_line(e)}{hint}", file=err)
         return 1
     if run.is_main:
-        print(f"results in {workdir}/ (summary.json, metrics.jsonl, config.yaml)")
+        print(f"results in {workdir}/ (summary.json, metrics.jsonl, config.yaml)", flush=True)
     return 0
