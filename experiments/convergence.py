@@ -706,8 +706,25 @@ def _plot(run, curves, out, cfg, f_star, G):
     run.save_figure(fig, "convergence.png", dpi=80)
 
 
+def headline(summary: dict[str, Any]) -> list[str]:
+    """Fitted tail slopes against theory, and the certificates' check (the results page's
+    lead)."""
+    lines = ["tail slope of log gap on log k (mean +- std over seeds), theory in brackets:"]
+    for name in ("subgradient_inv_sqrt", "smoothing_gd", "ista", "fista"):
+        m = summary["methods"].get(name)
+        if m is None:
+            continue
+        slope = ("n/a" if m["tail_slope_mean"] is None
+                 else f"{m['tail_slope_mean']:.2f} +- {m['tail_slope_std']:.2f}")
+        lines.append(f"  {m['label']}: {slope} ({m['theory_slope']})")
+    gap = min(m["min_signed_gap"] for m in summary["methods"].values())
+    lines.append(f"smallest gap to the certified optimum: {gap:+.1e} (>= 0 up to rounding)")
+    return lines
+
+
 STUDY = experiment.Study(
-    name="convergence", schema=ConvergenceConfig, run=run, smoke=SMOKE, validate=validate
+    name="convergence", schema=ConvergenceConfig, run=run, smoke=SMOKE, validate=validate,
+    headline=headline,
 )
 
 if __name__ == "__main__":

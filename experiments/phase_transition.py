@@ -408,9 +408,26 @@ def _plot(run, cfg, delta, rho, rate, rho_eff, emp):
     run.save_figure(fig, "phase_transition.png", dpi=90)
 
 
+def headline(summary: dict[str, Any]) -> list[str]:
+    """The 50% point at delta = 1/2 against theory, and the success rates off the curve."""
+
+    def num(v, fmt):
+        return "n/a" if v is None else format(v, fmt)
+
+    half = summary["rho50_at_delta_half"]
+    below, above = summary["well_below_curve"], summary["well_above_curve"]
+    return [
+        f"rho_50 at delta = 1/2: empirical {num(half['empirical'], '.4f')}, "
+        f"theory {half['theory']:.4f}",
+        f"success rate well below the curve {num(below['success_rate'], '.3f')} "
+        f"({below['cells']} cells), well above {num(above['success_rate'], '.3f')} "
+        f"({above['cells']} cells)",
+    ]
+
+
 STUDY = experiment.Study(
     name="phase_transition", schema=PhaseTransitionConfig, run=run, smoke=SMOKE,
-    validate=validate,
+    validate=validate, headline=headline,
 )
 
 if __name__ == "__main__":

@@ -310,8 +310,24 @@ def _plot(run, cfg, X, y, coef, truth, cover_test, mc_cover, se_cov, tol):
     run.save_figure(fig, "quantile.png", dpi=90)
 
 
+def headline(summary: dict[str, Any]) -> list[str]:
+    """Coverage, non-crossing and the Monte Carlo crossing rate (the results page's lead)."""
+    levels = summary["levels"]
+    ok = sum(r["coverage_ok"] for r in levels)
+    mc = summary["monte_carlo"]
+    return [
+        f"test coverage within tolerance at {ok} of {len(levels)} levels; "
+        f"max |coverage - tau| = {summary['max_abs_coverage_error']:.4f}",
+        f"non-crossing on the data range: {summary['non_crossing']} "
+        f"(smallest gap between levels {summary['min_gap_on_data_range']:.4f})",
+        f"Monte Carlo ({mc['replicates']} data sets): crossing fraction "
+        f"{mc['crossing_fraction']:.3f}, converged fraction {mc['converged_fraction']:.3f}",
+    ]
+
+
 STUDY = experiment.Study(
-    name="quantile", schema=QuantileConfig, run=run, smoke=SMOKE, validate=validate
+    name="quantile", schema=QuantileConfig, run=run, smoke=SMOKE, validate=validate,
+    headline=headline,
 )
 
 if __name__ == "__main__":

@@ -347,8 +347,22 @@ def _plot(run, cfg, full, zoomed, traj, datasets):
     run.save_figure(fig, "walkthrough.png", dpi=80)
 
 
+def headline(summary: dict[str, Any]) -> list[str]:
+    """How far the outlier moves each minimiser (the results page's lead)."""
+    ratio = summary["l2_shift_over_l1_shift"]
+    times = f" ({ratio:.1f} times the L1 shift)" if ratio is not None else ""
+    return [
+        f"minimiser shift by the outlier: L1 {summary['l1_shift']:.4g}, "
+        f"L2 {summary['l2_shift']:.4g}{times}",
+        f"the outlier multiplies the loss at the clean fit: "
+        f"L1 x{summary['l1_loss_ratio_at_clean_fit']:.3g}, "
+        f"L2 x{summary['l2_loss_ratio_at_clean_fit']:.4g}",
+    ]
+
+
 STUDY = experiment.Study(
-    name="walkthrough", schema=WalkthroughConfig, run=run, smoke=SMOKE, validate=validate
+    name="walkthrough", schema=WalkthroughConfig, run=run, smoke=SMOKE, validate=validate,
+    headline=headline,
 )
 
 if __name__ == "__main__":

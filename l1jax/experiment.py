@@ -105,6 +105,8 @@ class Study:
       validate: optional ``validate(cfg)`` run before any work; raise
         :class:`~l1jax.config.ConfigError` (or ``ValueError``/``TypeError``/``LookupError``)
         naming the key.
+      headline: optional ``headline(summary) -> lines``: the few numbers the run is for, which
+        the CLI prints at the end (before "results in ..."); the summary is the JSON one.
     """
 
     name: str
@@ -112,6 +114,7 @@ class Study:
     run: Callable[[Any, Run], Mapping[str, Any] | None]
     smoke: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     validate: Callable[[Any], None] | None = None
+    headline: Callable[[Mapping[str, Any]], Sequence[str]] | None = None
 
     def __post_init__(self):
         register_study(self)
@@ -743,6 +746,9 @@ def _main(study: Study, args: argparse.Namespace) -> int:
             "jax": jax.__version__,
         }
         run.write_json("summary.json", summary)
+        if run.is_main and study.headline is not None:
+            for line in study.headline(json.loads(json.dumps(summary, default=_to_json))):
+                print(line)
     except ConfigError as e:
         if args.debug:
             raise

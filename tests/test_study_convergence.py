@@ -1,5 +1,7 @@
 """The convergence study: tail slopes against theory, bounds, certificates and the fit itself."""
 
+import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -25,9 +27,17 @@ def module(study):
 
 
 @pytest.fixture(scope="module")
-def smoke_run(study, tmp_path_factory):
+def stdout():
+    return {}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("convergence_smoke")
-    assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+    stdout[study.name] = out.getvalue()
     return workdir, json.loads((workdir / "summary.json").read_text())
 
 
@@ -142,6 +152,16 @@ def test_lad_solvers_converge(smoke_run):
     assert irls["max_steps"] == [4, 16, 64]
     # IRLS is a descent method: 64 steps are far better than 4.
     assert irls["gap_geomean"][2] < 0.05 * irls["gap_geomean"][0]
+
+
+def test_prints_its_headline_numbers(smoke_run, stdout):
+    _, s = smoke_run
+    out = stdout["convergence"]
+    for name in ("subgradient_inv_sqrt", "smoothing_gd", "ista", "fista"):
+        m = s["methods"][name]
+        assert f"{m['label']}: {m['tail_slope_mean']:.2f} +- {m['tail_slope_std']:.2f}" in out
+    assert "smallest gap to the certified optimum" in out
+    assert out.splitlines()[-1].startswith("results in ")
 
 
 def test_outputs_written(smoke_run):

@@ -1,5 +1,7 @@
 """The phase-transition study: the theoretical curve, the 50% estimator, padding, a smoke run."""
 
+import contextlib
+import io
 import json
 import math
 import sys
@@ -29,9 +31,17 @@ def module(study):
 
 
 @pytest.fixture(scope="module")
-def smoke(study, tmp_path_factory):
+def stdout():
+    return {}
+
+
+@pytest.fixture(scope="module")
+def smoke(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("phase_transition_smoke")
-    assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+    stdout[study.name] = out.getvalue()
     return workdir, json.loads((workdir / "summary.json").read_text())
 
 
@@ -152,6 +162,15 @@ def test_smoke_solver_agrees_with_highs_and_is_exact_on_the_pins(smoke):
     assert s["solver"]["converged_fraction"] >= 0.95
     # The 1e-3 threshold sits in an empty gap: errors are ~1e-12 or O(1).
     assert s["solver"]["ambiguous_errors"] <= 0.01 * s["solver"]["problems"]
+
+
+def test_smoke_prints_its_headline_numbers(smoke, stdout):
+    _, s = smoke
+    out = stdout["phase_transition"]
+    half = s["rho50_at_delta_half"]
+    assert f"rho_50 at delta = 1/2: empirical {half['empirical']:.4f}, theory 0.3857" in out
+    below = s["well_below_curve"]
+    assert f"well below the curve {below['success_rate']:.3f} ({below['cells']} cells)" in out
 
 
 def test_smoke_writes_plot_and_metrics(smoke):

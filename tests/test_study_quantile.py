@@ -1,6 +1,8 @@
 """The quantile study: coverage, non-crossing and slopes of seven levels fitted in one call."""
 
+import contextlib
 import dataclasses
+import io
 import json
 import sys
 from pathlib import Path
@@ -28,9 +30,17 @@ def module(study):
 
 
 @pytest.fixture(scope="module")
-def smoke(study, tmp_path_factory):
+def stdout():
+    return {}
+
+
+@pytest.fixture(scope="module")
+def smoke(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("quantile_smoke")
-    assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+    stdout[study.name] = out.getvalue()
     summary = json.loads((workdir / "summary.json").read_text())
     _, cfg = experiment.load_study_config(SMOKE, study=study)
     return workdir, summary, cfg
@@ -82,6 +92,16 @@ def test_smoke_slopes_match_the_true_conditional_quantiles(smoke):
     cov_sd = np.array([r["coverage_sd_theory"] for r in summary["levels"]])
     assert np.all(np.abs(mc_cov - taus) < 4 * cov_sd / np.sqrt(reps) + 1e-3)
     assert summary["monte_carlo"]["converged_fraction"] == 1.0
+
+
+def test_smoke_prints_its_headline_numbers(smoke, stdout):
+    _, summary, cfg = smoke
+    out = stdout["quantile"]
+    ok = sum(r["coverage_ok"] for r in summary["levels"])
+    assert f"within tolerance at {ok} of {len(cfg.taus)} levels" in out
+    assert f"max |coverage - tau| = {summary['max_abs_coverage_error']:.4f}" in out
+    assert f"non-crossing on the data range: {summary['non_crossing']}" in out
+    assert f"crossing fraction {summary['monte_carlo']['crossing_fraction']:.3f}" in out
 
 
 def test_smoke_writes_the_plot_and_metrics(smoke):

@@ -1,5 +1,7 @@
 """The walkthrough study: closed-form minimisers, the L1 step-function derivative, GD, outliers."""
 
+import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -25,9 +27,17 @@ def module(study):
 
 
 @pytest.fixture(scope="module")
-def smoke_run(study, tmp_path_factory):
+def stdout():
+    return {}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("walkthrough_smoke")
-    assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+    stdout[study.name] = out.getvalue()
     return workdir, json.loads((workdir / "summary.json").read_text())
 
 
@@ -129,6 +139,13 @@ def test_gradient_descent_l2_converges_l1_zigzags(smoke_run):
         # and keeps moving.
         assert abs(d["gd_l1_final"] - d["l1_minimiser"]) <= lr_l1 * np.sum(np.abs(x))
         assert d["gd_l1_last10_range"] > 0
+
+
+def test_prints_its_headline_numbers(smoke_run, stdout):
+    _, s = smoke_run
+    out = stdout["walkthrough"]
+    assert f"L1 {s['l1_shift']:.4g}, L2 {s['l2_shift']:.4g}" in out
+    assert f"({s['l2_shift_over_l1_shift']:.1f} times the L1 shift)" in out
 
 
 def test_outputs_written(smoke_run):
