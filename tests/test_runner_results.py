@@ -27,32 +27,48 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_sweep_lines_name_their_coordinates(tmp_path):
-    cfg = config(sweep={"seed": [3, 4], "optimizer.learning_rate": [0.05, 0.1, 0.2]},
-                 **{"train.steps": 20, "train.eval_every": 0})
+    cfg = config(
+        sweep={"seed": [3, 4], "optimizer.learning_rate": [0.05, 0.1, 0.2]},
+        **{"train.steps": 20, "train.eval_every": 0},
+    )
     result = train(TASK, cfg, workdir=tmp_path)
     lines = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train_lines = [r for r in lines if "loss" in r]
     assert [(r["step"], r["point"]) for r in train_lines] == [
-        (s, i) for s in (10, 20) for i in range(6)]
+        (s, i) for s in (10, 20) for i in range(6)
+    ]
     for r in lines:
         assert r["coords"] == result.grid.points[r["point"]]
         assert all(np.ndim(v) == 0 for k, v in r.items() if k != "coords")  # no lists
     # Each point's line holds that point's values.
     evals = [r for r in lines if "eval/coef_error" in r]
     assert [r["point"] for r in evals] == list(range(6))
-    np.testing.assert_allclose([r["eval/coef_error"] for r in evals],
-                               result.evals["coef_error"], rtol=1e-6)
-    np.testing.assert_allclose([r["learning_rate"] for r in train_lines[6:]],
-                               [0.05 * (1 + np.cos(np.pi * 19 / 20)) / 2 * f
-                                for f in (1, 2, 4, 1, 2, 4)], rtol=1e-5)
+    np.testing.assert_allclose(
+        [r["eval/coef_error"] for r in evals], result.evals["coef_error"], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        [r["learning_rate"] for r in train_lines[6:]],
+        [0.05 * (1 + np.cos(np.pi * 19 / 20)) / 2 * f for f in (1, 2, 4, 1, 2, 4)],
+        rtol=1e-5,
+    )
 
 
 def test_metrics_frame_has_a_column_per_swept_key():
     records = [
-        {"tag": "a", "step": 10, "point": 0, "coords": {"seed": 0, "data.fraction": 0.5},
-         "loss": 1.0},
-        {"tag": "a", "step": 10, "point": 1, "coords": {"seed": 1, "data.fraction": 0.5},
-         "loss": 2.0},
+        {
+            "tag": "a",
+            "step": 10,
+            "point": 0,
+            "coords": {"seed": 0, "data.fraction": 0.5},
+            "loss": 1.0,
+        },
+        {
+            "tag": "a",
+            "step": 10,
+            "point": 1,
+            "coords": {"seed": 1, "data.fraction": 0.5},
+            "loss": 2.0,
+        },
         {"method": "ista", "k": 3, "gap": 0.1},  # a study's own line
     ]
     frame = experiment.metrics_frame(records)
@@ -87,21 +103,34 @@ def logged_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("logged")
     workdir, log = root / "run", root / "stdout.log"
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
-    cmd = [sys.executable, str(REPO / "experiments" / "robustness.py"),
-           "--config", str(REPO / "configs" / "robustness" / "smoke.yaml"),
-           "--set", "losses=[{name: l1}, {name: mse}]", "--set", "train.steps=200",
-           "--set", "train.progress_every=0", "--workdir", str(workdir)]
+    cmd = [
+        sys.executable,
+        str(REPO / "experiments" / "robustness.py"),
+        "--config",
+        str(REPO / "configs" / "robustness" / "smoke.yaml"),
+        "--set",
+        "losses=[{name: l1}, {name: mse}]",
+        "--set",
+        "train.steps=200",
+        "--set",
+        "train.progress_every=0",
+        "--workdir",
+        str(workdir),
+    ]
     with open(log, "w") as out:
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True, env=env,
-                              cwd=REPO, timeout=300)
+        proc = subprocess.run(
+            cmd, stdout=out, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO, timeout=300
+        )
     assert proc.returncode == 0, proc.stderr
     return workdir, log.read_text(), proc.stderr
 
 
 def test_progress_is_plain_lines_when_stdout_is_a_file(logged_run):
     _, out, err = logged_run
-    line = re.compile(r"^(l1|mse): step (\d+)/200 \(\d+%\)  loss [-+.e\d]+  [\d.]+ steps/s  "
-                      r"elapsed \d+:\d\d:\d\d  eta (\d+:\d\d:\d\d|\?)$")
+    line = re.compile(
+        r"^(l1|mse): step (\d+)/200 \(\d+%\)  loss [-+.e\d]+  [\d.]+ steps/s  "
+        r"elapsed \d+:\d\d:\d\d  eta (\d+:\d\d:\d\d|\?)$"
+    )
     progress = [m.groups()[:2] for m in map(line.match, out.splitlines()) if m]
     # One line per host call (train.steps_per_call is 100), in order, for each training.
     assert progress == [("l1", "100"), ("l1", "200"), ("mse", "100"), ("mse", "200")]
@@ -122,17 +151,20 @@ def test_load_run_round_trip(logged_run):
     # step x sweep point for each tag: 4 logged steps (log_every 50) x 6 points.
     assert training.groupby("tag").size().to_dict() == {"l1": 24, "mse": 24}
     assert set(zip(training["seed"], training["data.fraction"], strict=True)) == {
-        (s, f) for s in (0, 1) for f in (0.0, 0.2, 0.4)}
+        (s, f) for s in (0, 1) for f in (0.0, 0.2, 0.4)
+    }
     # The final evaluation in the table is the summary's, point by point.
     for tag in ("l1", "mse"):
         final = frame[(frame["tag"] == tag) & frame["eval/coef_error"].notna()]
         for i, fraction in enumerate(summary["fractions"]):
             errors = final[final["data.fraction"] == fraction]["eval/coef_error"]
             assert len(errors) == 2
-            assert errors.mean() == pytest.approx(summary["coef_error"][tag]["mean"][i],
-                                                  rel=1e-6)
-    long = frame.melt(id_vars=["tag", "step", "point", "seed", "data.fraction"],
-                      value_vars=["loss", "grad_norm"], var_name="metric").dropna()
+            assert errors.mean() == pytest.approx(summary["coef_error"][tag]["mean"][i], rel=1e-6)
+    long = frame.melt(
+        id_vars=["tag", "step", "point", "seed", "data.fraction"],
+        value_vars=["loss", "grad_norm"],
+        var_name="metric",
+    ).dropna()
     assert len(long) == 2 * len(training)
 
 
@@ -156,8 +188,12 @@ def test_progress_mode(monkeypatch):
             return self.tty
 
     cfg = config()
-    for out_tty, err_tty, mode in ((True, True, "bar"), (False, True, "lines"),
-                                   (False, False, "lines"), (True, False, "lines")):
+    for out_tty, err_tty, mode in (
+        (True, True, "bar"),
+        (False, True, "lines"),
+        (False, False, "lines"),
+        (True, False, "lines"),
+    ):
         monkeypatch.setattr(sys, "stdout", Stream(out_tty))
         monkeypatch.setattr(sys, "stderr", Stream(err_tty))
         assert _loop._progress_mode(None, cfg) == mode
@@ -169,10 +205,14 @@ def test_progress_mode(monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["quantile", "phase_transition", "walkthrough"])
-@pytest.mark.parametrize("override, key", [
-    ("train.steps=5", "train"), ("optimizer.learning_rate=0.1", "optimizer"),
-    ("sweep={seed: [0, 1]}", "sweep"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.steps=5", "train"),
+        ("optimizer.learning_rate=0.1", "optimizer"),
+        ("sweep={seed: [0, 1]}", "sweep"),
+    ],
+)
 def test_set_of_a_key_the_study_does_not_use_is_an_error(name, override, key):
     study = experiment.load_study(name)
     smoke = REPO / "configs" / name / "smoke.yaml"
@@ -182,6 +222,7 @@ def test_set_of_a_key_the_study_does_not_use_is_an_error(name, override, key):
 
 def test_a_training_study_still_takes_train_keys():
     study = experiment.load_study("robustness")
-    _, cfg = experiment.load_study_config(REPO / "configs" / "robustness" / "smoke.yaml",
-                                          ["train.steps=5"], study=study)
+    _, cfg = experiment.load_study_config(
+        REPO / "configs" / "robustness" / "smoke.yaml", ["train.steps=5"], study=study
+    )
     assert cfg.train.steps == 5
