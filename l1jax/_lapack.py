@@ -30,37 +30,34 @@ F = TypeVar("F", bound=Callable)
 def unbatched(fn: F) -> F:
     """``fn`` itself, except that ``vmap`` on a CPU runs it once per problem (``lax.map``).
 
-    Wrap code whose LAPACK calls a ``vmap`` would batch (see the module docstring). On other
-    platforms (no such deadlock) ``vmap`` batches as usual; the choice is made when the program is
-    lowered (``lax.platform_dependent``). Nested ``vmap``s loop over every batch axis; ``jit`` and
-    forward-mode autodiff work. Reverse-mode autodiff does not (``custom_vmap`` has no transpose),
-    so wrap code that is not differentiated: problem generators, ``while_loop`` solvers. Arguments
-    are positional arrays or pytrees of arrays; bind static options with a closure.
+    Wrap code whose LAPACK calls a ``vmap`` would batch (see the module docstring). With another
+    default backend (no such deadlock) ``vmap`` batches as usual; the backend is read when the
+    ``vmap`` is traced, so code placed on a CPU device while an accelerator is the default is
+    batched. Nested ``vmap``s loop over every batch axis; ``jit`` and forward-mode autodiff work.
+    Reverse-mode autodiff does not (``custom_vmap`` has no transpose), so wrap code that is not
+    differentiated: problem generators, ``while_loop`` solvers. Work on unbatched arguments is
+    repeated for every problem. Arguments are positional arrays or pytrees of arrays; bind static
+    options with a closure.
     """
     wrapped = jax.custom_batching.custom_vmap(fn)
 
     @wrapped.def_vmap
     def rule(axis_size, in_batched, *args):
         del axis_size
-        tree = jax.tree.structure(list(args))
+        if jax.default_backend() != "cpu":
+            in_axes = tuple(jax.tree.map(lambda b: 0 if b else None, b) for b in in_batched)
+            out = jax.vmap(fn, in_axes=in_axes)(*args)
+            return out, jax.tree.map(lambda _: True, out)
+        leaves, tree = jax.tree.flatten(list(args))
         flags = jax.tree.leaves(list(in_batched))
 
-        def one_at_a_time(*args):
-            leaves = jax.tree.leaves(list(args))
+        def one(mapped):
+            it = iter(mapped)
+            full = [next(it) if b else x for x, b in zip(leaves, flags, strict=True)]
+            # ``wrapped``, not ``fn``: an outer vmap of this loop comes back to this rule.
+            return wrapped(*jax.tree.unflatten(tree, full))
 
-            def one(mapped):
-                it = iter(mapped)
-                full = [next(it) if b else x for x, b in zip(leaves, flags, strict=True)]
-                # ``wrapped``, not ``fn``: an outer vmap of this loop comes back here.
-                return wrapped(*jax.tree.unflatten(tree, full))
-
-            return jax.lax.map(one, [x for x, b in zip(leaves, flags, strict=True) if b])
-
-        def batched(*args):
-            in_axes = tuple(jax.tree.map(lambda b: 0 if b else None, b) for b in in_batched)
-            return jax.vmap(fn, in_axes=in_axes)(*args)
-
-        out = jax.lax.platform_dependent(*args, cpu=one_at_a_time, default=batched)
+        out = jax.lax.map(one, [x for x, b in zip(leaves, flags, strict=True) if b])
         return out, jax.tree.map(lambda _: True, out)
 
     return wrapped
