@@ -226,3 +226,12 @@ def test_a_training_study_still_takes_train_keys():
         REPO / "configs" / "robustness" / "smoke.yaml", ["train.steps=5"], study=study
     )
     assert cfg.train.steps == 5
+
+
+def test_robustness_prints_its_table_of_errors(logged_run):
+    workdir, out, _ = logged_run
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert "coefficient error |w_hat - w_true| (mean over seeds)" in out
+    for i, fraction in enumerate(summary["fractions"]):
+        cells = [f"{summary['coef_error'][t]['mean'][i]:.4f}" for t in ("l1", "mse")]
+        assert re.search(rf"^\s*{fraction}\s+{cells[0]}\s+{cells[1]}$", out, re.M), out
