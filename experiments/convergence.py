@@ -41,7 +41,7 @@ import optax
 
 from l1jax import experiment, losses, optim, penalties, solvers
 from l1jax._lapack import unbatched
-from l1jax.config import ConfigError, RunConfig
+from l1jax.config import ConfigError, StudyConfig
 from l1jax.solvers import reference
 
 # --- problems ------------------------------------------------------------------------------------
@@ -373,7 +373,7 @@ class LassoProblemConfig:
 
 
 @dataclasses.dataclass
-class ConvergenceConfig(RunConfig):
+class ConvergenceConfig(StudyConfig):
     # Problems drawn from seeds seed, ..., all solved in one vmapped program.
     num_seeds: int = 8
     # Iterations of every first-order method.

@@ -204,7 +204,7 @@ def test_progress_mode(monkeypatch):
 # --- a --set of a key the study does not use ----------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["quantile", "phase_transition", "walkthrough"])
+@pytest.mark.parametrize("name", ["convergence", "quantile", "phase_transition", "walkthrough"])
 @pytest.mark.parametrize(
     "override, key",
     [
