@@ -198,7 +198,9 @@ def lad_first_order_runs(X, y, f_star, radius, G, const_step, sqrt_scale, *, mu,
         sqrt_c = sqrt_scale * radius / G
         const = run_subgradient(optim.subgradient_method(const_step), X, y, num_steps=num_steps)
         sqrt = run_subgradient(
-            optim.subgradient_method(optim.inverse_sqrt_schedule(sqrt_c)), X, y,
+            optim.subgradient_method(optim.inverse_sqrt_schedule(sqrt_c)),
+            X,
+            y,
             num_steps=num_steps,
         )
         polyak = run_subgradient(optim.polyak_subgradient(f_star), X, y, num_steps=num_steps)
@@ -407,17 +409,26 @@ SMOKE = {
 
 # name: (problem, label, theory slope or None, what theory says)
 METHODS: dict[str, tuple[str, str, float | None, str]] = {
-    "subgradient_constant": (
-        "lad", "subgradient, constant c", None, "plateau: bound -> G^2 c / 2"),
-    "subgradient_inv_sqrt": (
-        "lad", "subgradient, c/sqrt(k+1)", -0.5, "O(log k / sqrt k) bound"),
+    "subgradient_constant": ("lad", "subgradient, constant c", None, "plateau: bound -> G^2 c / 2"),
+    "subgradient_inv_sqrt": ("lad", "subgradient, c/sqrt(k+1)", -0.5, "O(log k / sqrt k) bound"),
     "subgradient_polyak": (
-        "lad", "subgradient, Polyak step", -0.5, "G R / sqrt k bound; linear when sharp"),
+        "lad",
+        "subgradient, Polyak step",
+        -0.5,
+        "G R / sqrt k bound; linear when sharp",
+    ),
     "smoothing_gd": (
-        "lad", "Huber smoothing + GD (f_mu gap)", -1.0, "L_mu R^2 / (2k); f within mu/2"),
+        "lad",
+        "Huber smoothing + GD (f_mu gap)",
+        -1.0,
+        "L_mu R^2 / (2k); f within mu/2",
+    ),
     "smoothing_nesterov": (
-        "lad", "Huber smoothing + Nesterov (f_mu gap)", -2.0,
-        "2 L_mu R^2 / (k+1)^2; f within mu/2"),
+        "lad",
+        "Huber smoothing + Nesterov (f_mu gap)",
+        -2.0,
+        "2 L_mu R^2 / (k+1)^2; f within mu/2",
+    ),
     "irls": ("lad", "IRLS, solvers.lad(method='irls')", None, "MM descent; floor O(n eps)"),
     "ipm": ("lad", "interior point, solvers.lad(method='ipm')", None, "superlinear"),
     "admm": ("lad", "ADMM, solvers.lad(method='admm')", None, "O(1/k) ergodic"),
@@ -428,9 +439,14 @@ METHODS: dict[str, tuple[str, str, float | None, str]] = {
 
 def validate(cfg: ConvergenceConfig) -> None:
     positive = {
-        "num_seeds": cfg.num_seeds, "num_steps": cfg.num_steps, "constant_step": cfg.constant_step,
-        "inv_sqrt_scale": cfg.inv_sqrt_scale, "mu": cfg.mu, "floor_rtol": cfg.floor_rtol,
-        "lad.kappa": cfg.lad.kappa, "lasso.kappa": cfg.lasso.kappa,
+        "num_seeds": cfg.num_seeds,
+        "num_steps": cfg.num_steps,
+        "constant_step": cfg.constant_step,
+        "inv_sqrt_scale": cfg.inv_sqrt_scale,
+        "mu": cfg.mu,
+        "floor_rtol": cfg.floor_rtol,
+        "lad.kappa": cfg.lad.kappa,
+        "lasso.kappa": cfg.lasso.kappa,
         "lasso.lam_ratio": cfg.lasso.lam_ratio,
     }
     for key, value in positive.items():
@@ -441,15 +457,18 @@ def validate(cfg: ConvergenceConfig) -> None:
         if not 1 <= p.d <= p.n:
             raise ConfigError(key=f"{section}.d", expected=f"1 <= d <= n = {p.n}", given=repr(p.d))
     if cfg.num_steps < 10:
-        raise ConfigError(key="num_steps", expected=">= 10 (a decade to fit)",
-                          given=repr(cfg.num_steps))
+        raise ConfigError(
+            key="num_steps", expected=">= 10 (a decade to fit)", given=repr(cfg.num_steps)
+        )
     for method, steps in cfg.solver_steps.items():
         if method not in ("irls", "ipm", "admm"):
-            raise ConfigError(key=f"solver_steps.{method}", expected="irls, ipm or admm",
-                              given=repr(method))
+            raise ConfigError(
+                key=f"solver_steps.{method}", expected="irls, ipm or admm", given=repr(method)
+            )
         if not steps or min(steps) < 1:
-            raise ConfigError(key=f"solver_steps.{method}", expected="a list of ints >= 1",
-                              given=repr(steps))
+            raise ConfigError(
+                key=f"solver_steps.{method}", expected="a list of ints >= 1", given=repr(steps)
+            )
 
 
 def _geomean(x: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -473,7 +492,7 @@ def _clean(x: Any) -> Any:
 
 def _lad_references(X: np.ndarray, y: np.ndarray, mu: float):
     f_star, radius, f_mu_star, newton_grad = [], [], [], []
-    for Xs, ys in zip(X, y):
+    for Xs, ys in zip(X, y, strict=True):
         coef, f = reference.lad_lp(Xs, ys)
         fm, gn = smoothed_lad_min(Xs, ys, mu)
         f_star.append(f)
@@ -482,8 +501,9 @@ def _lad_references(X: np.ndarray, y: np.ndarray, mu: float):
         newton_grad.append(gn)
     n = X.shape[1]
     # ||g|| = ||X^T s|| / n with s in [-1, 1]^n: at most ||X||_2 / sqrt(n) and mean_i ||x_i||.
-    G = np.minimum(np.linalg.norm(X, 2, axis=(1, 2)) / np.sqrt(n),
-                   np.linalg.norm(X, axis=2).mean(axis=1))
+    G = np.minimum(
+        np.linalg.norm(X, 2, axis=(1, 2)) / np.sqrt(n), np.linalg.norm(X, axis=2).mean(axis=1)
+    )
     return (np.array(f_star), np.array(radius), G, np.array(f_mu_star), np.array(newton_grad))
 
 
@@ -536,12 +556,24 @@ def _run(cfg: ConvergenceConfig, run: experiment.Run) -> dict[str, Any]:
     f_star, radius, G, f_mu_star, newton_grad = _lad_references(Xn, yn, cfg.mu)
     lad_floor = cfg.floor_rtol * np.abs(f_star)
 
-    out = jax.tree.map(np.asarray, lad_first_order_runs(
-        X, y, jnp.asarray(f_star), jnp.asarray(radius), jnp.asarray(G),
-        cfg.constant_step, cfg.inv_sqrt_scale, mu=cfg.mu, num_steps=K,
-    ))
-    lasso_ref = [reference.lasso_cd(a, b, float(c)) for a, b, c in
-                 zip(np.asarray(Xl), np.asarray(yl), np.asarray(lam))]
+    out = jax.tree.map(
+        np.asarray,
+        lad_first_order_runs(
+            X,
+            y,
+            jnp.asarray(f_star),
+            jnp.asarray(radius),
+            jnp.asarray(G),
+            cfg.constant_step,
+            cfg.inv_sqrt_scale,
+            mu=cfg.mu,
+            num_steps=K,
+        ),
+    )
+    lasso_ref = [
+        reference.lasso_cd(a, b, float(c))
+        for a, b, c in zip(np.asarray(Xl), np.asarray(yl), np.asarray(lam), strict=True)
+    ]
     F_star = np.array([r[1] for r in lasso_ref])
     lasso_floor = cfg.floor_rtol * np.abs(F_star)
     lasso_out = jax.tree.map(np.asarray, lasso_runs(Xl, yl, lam, num_steps=K))
@@ -580,8 +612,15 @@ def _run(cfg: ConvergenceConfig, run: experiment.Run) -> dict[str, Any]:
             i = int(np.searchsorted(kk, j))
             if i < len(kk) and kk[i] == j:
                 g = np.maximum(gap[:, i], floor)
-                run.log({"method": name, "k": int(j), "gap_geomean": float(_geomean(g)),
-                         "gap_min": float(g.min()), "gap_max": float(g.max())})
+                run.log(
+                    {
+                        "method": name,
+                        "k": int(j),
+                        "gap_geomean": float(_geomean(g)),
+                        "gap_min": float(g.min()),
+                        "gap_max": float(g.max()),
+                    }
+                )
 
     c = cfg.constant_step
     tail = k > K // 10
@@ -593,12 +632,15 @@ def _run(cfg: ConvergenceConfig, run: experiment.Run) -> dict[str, Any]:
         "bound_at_K": out["bound_constant"][:, -1],
         "best_gap_at_K": curves["subgradient_constant"][1][:, -1],
         "iterate_gap_median_last_decade": np.median(
-            out["subgradient_constant"][1][:, tail] - f_star[:, None], axis=1),
+            out["subgradient_constant"][1][:, tail] - f_star[:, None], axis=1
+        ),
     }
-    constant["plateau_bound_over_measured_best"] = float(_geomean(
-        constant["plateau_bound_G2c_over_2"] / constant["best_gap_at_K"]))
-    constant["plateau_bound_over_measured_iterate"] = float(_geomean(
-        constant["plateau_bound_G2c_over_2"] / constant["iterate_gap_median_last_decade"]))
+    constant["plateau_bound_over_measured_best"] = float(
+        _geomean(constant["plateau_bound_G2c_over_2"] / constant["best_gap_at_K"])
+    )
+    constant["plateau_bound_over_measured_iterate"] = float(
+        _geomean(constant["plateau_bound_G2c_over_2"] / constant["iterate_gap_median_last_decade"])
+    )
     smoothing = {
         "mu": cfg.mu,
         "bias_bound_mu_over_2": cfg.mu / 2,
@@ -622,10 +664,16 @@ def _run(cfg: ConvergenceConfig, run: experiment.Run) -> dict[str, Any]:
 
 
 _COLORS = {
-    "subgradient_constant": "tab:blue", "subgradient_inv_sqrt": "tab:orange",
-    "subgradient_polyak": "tab:green", "smoothing_gd": "tab:blue",
-    "smoothing_nesterov": "tab:red", "irls": "tab:purple", "ipm": "tab:brown",
-    "admm": "tab:gray", "ista": "tab:blue", "fista": "tab:red",
+    "subgradient_constant": "tab:blue",
+    "subgradient_inv_sqrt": "tab:orange",
+    "subgradient_polyak": "tab:green",
+    "smoothing_gd": "tab:blue",
+    "smoothing_nesterov": "tab:red",
+    "irls": "tab:purple",
+    "ipm": "tab:brown",
+    "admm": "tab:gray",
+    "ista": "tab:blue",
+    "fista": "tab:red",
 }
 
 
@@ -656,10 +704,17 @@ def _plot(run, curves, out, cfg, f_star, G):
         kk, gap, floor = curves[name]
         _band(ax, kk, gap, floor, name)
     kk = curves["subgradient_constant"][0]
-    ax.plot(kk, _geomean(out["bound_constant"]), "--", color="tab:blue", lw=1,
-            label="bound, constant")
-    ax.plot(kk, _geomean(out["bound_inv_sqrt"]), "--", color="tab:orange", lw=1,
-            label="bound, c/sqrt(k+1)")
+    ax.plot(
+        kk, _geomean(out["bound_constant"]), "--", color="tab:blue", lw=1, label="bound, constant"
+    )
+    ax.plot(
+        kk,
+        _geomean(out["bound_inv_sqrt"]),
+        "--",
+        color="tab:orange",
+        lw=1,
+        label="bound, c/sqrt(k+1)",
+    )
     g2c = float(_geomean(G**2 * cfg.constant_step / 2))
     ax.axhline(g2c, color="tab:blue", ls=":", lw=1, label="G^2 c / 2")
     ax.set_title(f"LAD, subgradient methods (d={cfg.lad.d}, n={cfg.lad.n})")
@@ -669,8 +724,14 @@ def _plot(run, curves, out, cfg, f_star, G):
         kk, gap, floor = curves[name]
         _band(ax, kk, gap, floor, name)
         f_gap = best_so_far(out[name][0] - f_star[:, None])
-        ax.plot(kk, _geomean(np.maximum(f_gap, floor[:, None])), "--", color=_COLORS[name],
-                lw=1.2, label=METHODS[name][1].replace("f_mu gap", "LAD gap f - f*"))
+        ax.plot(
+            kk,
+            _geomean(np.maximum(f_gap, floor[:, None])),
+            "--",
+            color=_COLORS[name],
+            lw=1.2,
+            label=METHODS[name][1].replace("f_mu gap", "LAD gap f - f*"),
+        )
     ax.axhline(cfg.mu / 2, color="k", ls="-.", lw=1, label="mu / 2 (bias bound on f)")
     for name, k0, slope in (("smoothing_gd", K // 10, -1), ("smoothing_nesterov", K // 100, -2)):
         anchor = 0.3 * float(_geomean(np.maximum(curves[name][1][:, k0 - 1], curves[name][2])))
@@ -700,8 +761,10 @@ def _plot(run, curves, out, cfg, f_star, G):
         ax.set_ylabel("best gap  min_{j<=k} f(x_j) - f*")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"Gap to the certified optimum, geometric mean over {cfg.num_seeds} seeds "
-                 "(band: min-max)", fontsize=11)
+    fig.suptitle(
+        f"Gap to the certified optimum, geometric mean over {cfg.num_seeds} seeds (band: min-max)",
+        fontsize=11,
+    )
     fig.tight_layout()
     run.save_figure(fig, "convergence.png", dpi=80)
 
@@ -714,8 +777,11 @@ def headline(summary: dict[str, Any]) -> list[str]:
         m = summary["methods"].get(name)
         if m is None:
             continue
-        slope = ("n/a" if m["tail_slope_mean"] is None
-                 else f"{m['tail_slope_mean']:.2f} +- {m['tail_slope_std']:.2f}")
+        slope = (
+            "n/a"
+            if m["tail_slope_mean"] is None
+            else f"{m['tail_slope_mean']:.2f} +- {m['tail_slope_std']:.2f}"
+        )
         lines.append(f"  {m['label']}: {slope} ({m['theory_slope']})")
     gap = min(m["min_signed_gap"] for m in summary["methods"].values())
     lines.append(f"smallest gap to the certified optimum: {gap:+.1e} (>= 0 up to rounding)")
@@ -723,7 +789,11 @@ def headline(summary: dict[str, Any]) -> list[str]:
 
 
 STUDY = experiment.Study(
-    name="convergence", schema=ConvergenceConfig, run=run, smoke=SMOKE, validate=validate,
+    name="convergence",
+    schema=ConvergenceConfig,
+    run=run,
+    smoke=SMOKE,
+    validate=validate,
     headline=headline,
 )
 

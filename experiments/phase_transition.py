@@ -116,16 +116,24 @@ def validate(cfg: PhaseTransitionConfig) -> None:
     for key, lo, hi in (("delta", g.delta_min, g.delta_max), ("rho", g.rho_min, g.rho_max)):
         if not 0 < lo <= hi <= 1:
             raise ConfigError(
-                key=f"grid.{key}_min", expected=f"0 < {key}_min <= {key}_max <= 1",
+                key=f"grid.{key}_min",
+                expected=f"0 < {key}_min <= {key}_max <= 1",
                 given=f"{key}_min={lo}, {key}_max={hi}",
             )
     if round(g.delta_min * g.n) < 1:
-        raise ConfigError(key="grid.delta_min", expected=f">= 0.5 / n = {0.5 / g.n:g} (m >= 1)",
-                          given=repr(g.delta_min))
-    for key, value, low in (("grid.n", g.n, 2), ("grid.num_delta", g.num_delta, 1),
-                            ("grid.num_rho", g.num_rho, 1), ("grid.trials", g.trials, 1),
-                            ("batch_size", cfg.batch_size, 1), ("reference_checks",
-                                                                cfg.reference_checks, 0)):
+        raise ConfigError(
+            key="grid.delta_min",
+            expected=f">= 0.5 / n = {0.5 / g.n:g} (m >= 1)",
+            given=repr(g.delta_min),
+        )
+    for key, value, low in (
+        ("grid.n", g.n, 2),
+        ("grid.num_delta", g.num_delta, 1),
+        ("grid.num_rho", g.num_rho, 1),
+        ("grid.trials", g.trials, 1),
+        ("batch_size", cfg.batch_size, 1),
+        ("reference_checks", cfg.reference_checks, 0),
+    ):
         if value < low:
             raise ConfigError(key=key, expected=f"an int >= {low}", given=repr(value))
     if not 0 < cfg.success_tol < 1:
@@ -150,7 +158,9 @@ def statistical_dimension(eps: float) -> float:
         return 1.0
     res = optimize.minimize_scalar(
         lambda t: eps * (1 + t * t) + (1 - eps) * _tail_moment(t),
-        bounds=(0.0, 40.0), method="bounded", options={"xatol": 1e-12},
+        bounds=(0.0, 40.0),
+        method="bounded",
+        options={"xatol": 1e-12},
     )
     return float(res.fun)
 
@@ -185,7 +195,7 @@ def theory_rho(delta) -> np.ndarray:
 def _decreasing_fit(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted least-squares non-increasing fit (pool adjacent violators)."""
     blocks: list[list[float]] = []  # [mean, weight, count]
-    for yi, wi in zip(y, w):
+    for yi, wi in zip(y, w, strict=True):
         blocks.append([yi, wi, 1])
         while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
             m2, w2, c2 = blocks.pop()
@@ -308,8 +318,14 @@ def run(cfg: PhaseTransitionConfig, run: experiment.Run) -> dict[str, Any]:
     with jax.enable_x64(True):
         keys = jax.random.split(jax.random.key(cfg.seed), nd * nr * T)
         t0 = time.time()
-        out = solve_all(keys, jnp.asarray(ms), jnp.asarray(ks), method=cfg.method,
-                        batch_size=cfg.batch_size, **statics)
+        out = solve_all(
+            keys,
+            jnp.asarray(ms),
+            jnp.asarray(ks),
+            method=cfg.method,
+            batch_size=cfg.batch_size,
+            **statics,
+        )
         err, pin_err, conv, steps = map(np.asarray, jax.block_until_ready(out))
         seconds = time.time() - t0
         rho_eff = k / m[:, None]
@@ -324,9 +340,17 @@ def run(cfg: PhaseTransitionConfig, run: experiment.Run) -> dict[str, Any]:
     theo = theory_rho(delta)
     below, above = curve_gap <= -cfg.margin, curve_gap >= cfg.margin
     for i in range(nd):
-        run.log({"tag": "delta", "delta": float(delta[i]), "m": int(m[i]),
-                 "rho50_empirical": _num(emp[i]), "rho50_theory": float(theo[i]),
-                 "success_rate": rate[i].tolist(), "rho_effective": rho_eff[i].tolist()})
+        run.log(
+            {
+                "tag": "delta",
+                "delta": float(delta[i]),
+                "m": int(m[i]),
+                "rho50_empirical": _num(emp[i]),
+                "rho50_theory": float(theo[i]),
+                "success_rate": rate[i].tolist(),
+                "rho_effective": rho_eff[i].tolist(),
+            }
+        )
 
     summary = {
         "n": g.n,
@@ -345,10 +369,14 @@ def run(cfg: PhaseTransitionConfig, run: experiment.Run) -> dict[str, Any]:
             "empirical": _num(_at_half(delta, emp)),
             "theory": float(theory_rho(0.5)),
         },
-        "well_below_curve": {"cells": int(below.sum()),
-                             "success_rate": _num(rate[below].mean() if below.any() else math.nan)},
-        "well_above_curve": {"cells": int(above.sum()),
-                             "success_rate": _num(rate[above].mean() if above.any() else math.nan)},
+        "well_below_curve": {
+            "cells": int(below.sum()),
+            "success_rate": _num(rate[below].mean() if below.any() else math.nan),
+        },
+        "well_above_curve": {
+            "cells": int(above.sum()),
+            "success_rate": _num(rate[above].mean() if above.any() else math.nan),
+        },
         "margin": cfg.margin,
         "solver": {
             "problems": int(err.size),
@@ -388,21 +416,29 @@ def _plot(run, cfg, delta, rho, rate, rho_eff, emp):
     dd = np.diff(delta).mean() if len(delta) > 1 else 0.1
     dr = np.diff(rho).mean() if len(rho) > 1 else 0.1
     extent = (delta[0] - dd / 2, delta[-1] + dd / 2, rho[0] - dr / 2, rho[-1] + dr / 2)
-    im = ax.imshow(rate.T, origin="lower", cmap="gray", vmin=0, vmax=1, aspect="auto",
-                   extent=extent)
+    im = ax.imshow(
+        rate.T, origin="lower", cmap="gray", vmin=0, vmax=1, aspect="auto", extent=extent
+    )
     fig.colorbar(im, ax=ax, label=f"success rate ({g.trials} trials)")
     if len(delta) > 1 and len(rho) > 1:
         ax.contour(delta, rho, rate.T, levels=[0.5], colors="tab:orange", linewidths=1.2)
     ax.plot(delta, emp, "o", color="tab:orange", ms=4, label="empirical 50% (isotonic, k/m)")
     dense = np.linspace(0.01, 0.99, 199)
-    ax.plot(dense, theory_rho(dense), color="tab:red", lw=2,
-            label="theory: m = n psi(k/n) (Donoho-Tanner)")
+    ax.plot(
+        dense,
+        theory_rho(dense),
+        color="tab:red",
+        lw=2,
+        label="theory: m = n psi(k/n) (Donoho-Tanner)",
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("delta = m / n")
     ax.set_ylabel("rho = k / m")
-    ax.set_title(f"basis pursuit, n={g.n}, {cfg.signal} signs, success: rel. err < "
-                 f"{cfg.success_tol:g}", fontsize=9)
+    ax.set_title(
+        f"basis pursuit, n={g.n}, {cfg.signal} signs, success: rel. err < {cfg.success_tol:g}",
+        fontsize=9,
+    )
     ax.plot([], [], color="tab:orange", lw=1.2, label="50% contour of the heatmap (nominal rho)")
     ax.legend(fontsize=7, loc="upper left")
     run.save_figure(fig, "phase_transition.png", dpi=90)
@@ -426,8 +462,12 @@ def headline(summary: dict[str, Any]) -> list[str]:
 
 
 STUDY = experiment.Study(
-    name="phase_transition", schema=PhaseTransitionConfig, run=run, smoke=SMOKE,
-    validate=validate, headline=headline,
+    name="phase_transition",
+    schema=PhaseTransitionConfig,
+    run=run,
+    smoke=SMOKE,
+    validate=validate,
+    headline=headline,
 )
 
 if __name__ == "__main__":

@@ -82,15 +82,19 @@ def validate(cfg: QuantileConfig) -> None:
     if d.noise not in NOISES:
         raise ConfigError(key="data.noise", expected=f"one of {NOISES}", given=repr(d.noise))
     for key, value in {
-        "data.n_train": d.n_train, "data.n_test": d.n_test, "data.x_max": d.x_max,
-        "data.noise_scale": d.noise_scale, "num_replicates": cfg.num_replicates,
+        "data.n_train": d.n_train,
+        "data.n_test": d.n_test,
+        "data.x_max": d.x_max,
+        "data.noise_scale": d.noise_scale,
+        "num_replicates": cfg.num_replicates,
         "z_tol": cfg.z_tol,
     }.items():
         if not value > 0:
             raise ConfigError(key=key, expected="> 0", given=repr(value))
     if d.scale_intercept <= 0 or d.scale_intercept + d.scale_slope * d.x_max <= 0:
         raise ConfigError(
-            key="data.scale_intercept", expected="c0 > 0 and c0 + c1 x_max > 0 (a positive scale)",
+            key="data.scale_intercept",
+            expected="c0 > 0 and c0 + c1 x_max > 0 (a positive scale)",
             given=f"c0={d.scale_intercept}, c1={d.scale_slope}",
         )
     if not cfg.taus or any(not 0 < t < 1 for t in cfg.taus) or sorted(cfg.taus) != cfg.taus:
@@ -296,10 +300,23 @@ def _plot(run, cfg, X, y, coef, truth, cover_test, mc_cover, se_cov, tol):
     dev = cover_test - taus
     bx.axhline(0, color="k", lw=0.8)
     bx.fill_between(taus, -tol, tol, color="0.85", label="test tolerance")
-    bx.errorbar(taus, dev, yerr=2 * np.sqrt(taus * (1 - taus) / d.n_test), fmt="o", ms=4,
-                label=f"test set (n={d.n_test}), +-2 binomial SE")
-    bx.errorbar(taus + 0.008, mc_cover.mean(0) - taus, yerr=mc_cover.std(0, ddof=1), fmt="s",
-                ms=3, color="tab:orange", label=f"Monte Carlo ({cfg.num_replicates} fits), +-1 SD")
+    bx.errorbar(
+        taus,
+        dev,
+        yerr=2 * np.sqrt(taus * (1 - taus) / d.n_test),
+        fmt="o",
+        ms=4,
+        label=f"test set (n={d.n_test}), +-2 binomial SE",
+    )
+    bx.errorbar(
+        taus + 0.008,
+        mc_cover.mean(0) - taus,
+        yerr=mc_cover.std(0, ddof=1),
+        fmt="s",
+        ms=3,
+        color="tab:orange",
+        label=f"Monte Carlo ({cfg.num_replicates} fits), +-1 SD",
+    )
     bx.plot(taus, se_cov, "k:", lw=1, label="asymptotic SD of coverage")
     bx.plot(taus, -se_cov, "k:", lw=1)
     bx.set_xlabel("tau")
@@ -326,7 +343,11 @@ def headline(summary: dict[str, Any]) -> list[str]:
 
 
 STUDY = experiment.Study(
-    name="quantile", schema=QuantileConfig, run=run, smoke=SMOKE, validate=validate,
+    name="quantile",
+    schema=QuantileConfig,
+    run=run,
+    smoke=SMOKE,
+    validate=validate,
     headline=headline,
 )
 

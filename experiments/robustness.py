@@ -61,8 +61,9 @@ class RobustnessConfig(RunConfig):
     # Also compute each loss's exact minimiser with SciPy and report the optimisation gap.
     reference: bool = True
     train: TrainConfig = dataclasses.field(
-        default_factory=lambda: TrainConfig(steps=2000, steps_per_call=500, log_every=50,
-                                            checkpoint_every=1000)
+        default_factory=lambda: TrainConfig(
+            steps=2000, steps_per_call=500, log_every=50, checkpoint_every=1000
+        )
     )
 
 
@@ -128,8 +129,9 @@ def exact_fit(spec: dict[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
             return val, grad
 
         start = np.linalg.lstsq(a, y, rcond=None)[0]
-        res = scipy.optimize.minimize(f, start, jac=True, method="BFGS",
-                                      options={"gtol": 1e-12, "maxiter": 10_000})
+        res = scipy.optimize.minimize(
+            f, start, jac=True, method="BFGS", options={"gtol": 1e-12, "maxiter": 10_000}
+        )
         return res.x
     raise ValueError(f"no exact minimiser for loss {name!r}")
 
@@ -160,7 +162,8 @@ def validate(cfg: RobustnessConfig) -> None:
         if cfg.reference and spec["name"] not in _EXACT:
             raise ConfigError(
                 "the study has no exact minimiser for this loss; set reference: false",
-                key=f"losses[{i}].name", expected=f"one of {list(_EXACT)}",
+                key=f"losses[{i}].name",
+                expected=f"one of {list(_EXACT)}",
                 given=repr(spec["name"]),
             )
     if len({label(s) for s in cfg.losses}) != len(cfg.losses):
@@ -244,8 +247,13 @@ def _exact_fits(spec, result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n, d = x.shape[-2:]
     x = x.reshape(-1, n, d)
     y = np.asarray(result.problem.data["y"]).reshape(-1, n)
-    fitted = np.concatenate([np.asarray(result.params.weight).reshape(-1, d),
-                             np.asarray(result.params.bias).reshape(-1, 1)], axis=1)
+    fitted = np.concatenate(
+        [
+            np.asarray(result.params.weight).reshape(-1, d),
+            np.asarray(result.params.bias).reshape(-1, 1),
+        ],
+        axis=1,
+    )
     exact = np.stack([exact_fit(spec, x[i], y[i]) for i in range(len(x))])
     w_true = np.asarray(result.problem.consts["weight"]).reshape(-1, d)
     return fitted, exact, w_true
@@ -275,8 +283,10 @@ def _plot(run: experiment.Run, summary: dict[str, Any], cfg: RobustnessConfig) -
     ax.set_yscale("log")
     ax.set_xlabel("fraction of outliers")
     ax.set_ylabel(r"$\|\hat w - w\|$ (mean $\pm$ std over seeds)")
-    ax.set_title(f"{cfg.data.get('outliers', 'response')} outliers, "
-                 f"|w_out - w| = {cfg.data.get('outlier_scale')}")
+    ax.set_title(
+        f"{cfg.data.get('outliers', 'response')} outliers, "
+        f"|w_out - w| = {cfg.data.get('outlier_scale')}"
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     run.save_figure(fig, "coef_error.png")

@@ -83,8 +83,9 @@ class SuperResolutionConfig(RunConfig):
     # starts from bicubic; false keeps the model's own initialisation.
     zero_last_layer: bool = True
     train: TrainConfig = dataclasses.field(
-        default_factory=lambda: TrainConfig(steps=2000, steps_per_call=250, log_every=50,
-                                            checkpoint_every=1000)
+        default_factory=lambda: TrainConfig(
+            steps=2000, steps_per_call=250, log_every=50, checkpoint_every=1000
+        )
     )
 
 
@@ -104,8 +105,10 @@ def _centre_crop(img: jax.Array, side: int | None) -> jax.Array:
 
 def _split(data: dict[str, Any]) -> tuple[list[jax.Array], list[jax.Array]]:
     train, test = sr.load_split(train=data["train"], test=data["test"])
-    return ([_centre_crop(im, data.get("train_crop")) for im in train],
-            [_centre_crop(im, data.get("test_crop")) for im in test])
+    return (
+        [_centre_crop(im, data.get("train_crop")) for im in train],
+        [_centre_crop(im, data.get("test_crop")) for im in test],
+    )
 
 
 def _dataset(data: dict[str, Any]) -> sr.PatchDataset:
@@ -127,8 +130,11 @@ def _build_model(cfg: SuperResolutionConfig, key: jax.Array):
         # SRCNN predicts the residual over bicubic: a zero last layer starts at bicubic, so
         # every loss starts from the same, sensible image (as VDSR-style training does).
         last = model.layers[-1]
-        model = eqx.tree_at(lambda m: (m.layers[-1].weight, m.layers[-1].bias), model,
-                            (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)))
+        model = eqx.tree_at(
+            lambda m: (m.layers[-1].weight, m.layers[-1].bias),
+            model,
+            (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)),
+        )
     return model
 
 
@@ -179,8 +185,10 @@ def image_metrics(out: jax.Array, hr: jax.Array, *, scale: int) -> dict[str, jax
 def _per_seed(models) -> list:
     """The models of a stack (leading axis: seeds), one by one."""
     n = jax.tree.leaves(eqx.filter(models, eqx.is_array))[0].shape[0]
-    return [jax.tree.map(lambda x: x[i] if eqx.is_array(x) else x, models)  # noqa: B023
-            for i in range(n)]
+    return [
+        jax.tree.map(lambda x: x[i] if eqx.is_array(x) else x, models)  # noqa: B023
+        for i in range(n)
+    ]
 
 
 @eqx.filter_jit
@@ -248,14 +256,20 @@ def validate(cfg: SuperResolutionConfig) -> None:
         specs = [loss_spec(entry)]
         if "switch_from" in entry:
             if not isinstance(entry["switch_from"], dict):
-                raise ConfigError(key=f"losses[{i}].switch_from", expected="a loss mapping",
-                                  given=repr(entry["switch_from"]))
+                raise ConfigError(
+                    key=f"losses[{i}].switch_from",
+                    expected="a loss mapping",
+                    given=repr(entry["switch_from"]),
+                )
             check_name(label(_source(entry)), f"losses[{i}].switch_from.label")
             specs.append(loss_spec(_source(entry)))
             at = _switch_step(cfg, entry)
             if not 0 < at < cfg.train.steps:
-                raise ConfigError(key=f"losses[{i}].switch_at", expected="in (0, 1), a step "
-                                  "inside the training", given=repr(entry.get("switch_at")))
+                raise ConfigError(
+                    key=f"losses[{i}].switch_at",
+                    expected="in (0, 1), a step inside the training",
+                    given=repr(entry.get("switch_at")),
+                )
             switches.add(at)
         for spec in specs:
             try:
@@ -263,16 +277,20 @@ def validate(cfg: SuperResolutionConfig) -> None:
             except (LookupError, TypeError) as e:
                 raise ConfigError(str(e), key=f"losses[{i}]") from None
     if len(switches) > 1:
-        raise ConfigError(key="losses", expected="one switch_at for all switched losses",
-                          given=repr(sorted(switches)))
+        raise ConfigError(
+            key="losses",
+            expected="one switch_at for all switched losses",
+            given=repr(sorted(switches)),
+        )
     for key in ("scale", "patch_size", "batch_size"):
         v = cfg.data.get(key)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ConfigError(key=f"data.{key}", expected="an int >= 1", given=repr(v))
     if set(cfg.sweep) - {"seed"}:
         # The table treats the grid axis as seeds; losses are a loop, not a sweep.
-        raise ConfigError(key="sweep", expected="at most {seed: [...]}",
-                          given=repr(list(cfg.sweep)))
+        raise ConfigError(
+            key="sweep", expected="at most {seed: [...]}", given=repr(list(cfg.sweep))
+        )
     try:
         MODELS.validate(cfg.model, provided=["scale", "channels", "key"])
     except (LookupError, TypeError) as e:
@@ -287,9 +305,11 @@ def _run_cfg(cfg: SuperResolutionConfig, spec: dict[str, Any], switch: int | Non
         # interval becomes the largest that divides both; all checkpoints are kept, so the one
         # at the switch is still there when a resumed study reaches the switched loss.
         every = math.gcd(train.checkpoint_every, switch) if train.checkpoint_every else switch
-        train = dataclasses.replace(train, checkpoint_every=every,
-                                    keep_checkpoints=max(train.keep_checkpoints,
-                                                         -(-train.steps // every)))
+        train = dataclasses.replace(
+            train,
+            checkpoint_every=every,
+            keep_checkpoints=max(train.keep_checkpoints, -(-train.steps // every)),
+        )
     return dataclasses.replace(cfg, loss=spec, losses=[], train=train)
 
 
@@ -307,22 +327,29 @@ def _config_sha(cfg) -> str:
     ).hexdigest()
 
 
-def _start_from(run: experiment.Run, src_tag: str, src_result, dst_cfg, dst_tag: str,
-                step: int) -> None:
+def _start_from(
+    run: experiment.Run, src_tag: str, src_result, dst_cfg, dst_tag: str, step: int
+) -> None:
     """Copies the source run's state at ``step`` into ``dst_tag``'s checkpoints, so that
     training ``dst_cfg`` there resumes from it (the runner checks the config's hash)."""
     dst = run.path("checkpoints") / dst_tag
     if checkpoint.latest(dst) is not None:
         return  # already started (a resumed run)
-    found = [c for c in checkpoint.all_checkpoints(run.path("checkpoints") / src_tag)
-             if c.step == step]
+    found = [
+        c for c in checkpoint.all_checkpoints(run.path("checkpoints") / src_tag) if c.step == step
+    ]
     if not found:
         raise RuntimeError(f"no checkpoint of {src_tag!r} at step {step} to switch from")
     state = checkpoint.restore(found[0], src_result.state)
     sha = _config_sha(dst_cfg)
     checkpoint.CheckpointManager(dst, keep=dst_cfg.train.keep_checkpoints).save(
-        step, state, tag=dst_tag, total_steps=dst_cfg.train.steps, finished=False,
-        config_sha256=sha, switched_from=src_tag,
+        step,
+        state,
+        tag=dst_tag,
+        total_steps=dst_cfg.train.steps,
+        finished=False,
+        config_sha256=sha,
+        switched_from=src_tag,
     )
 
 
@@ -331,8 +358,12 @@ def _stats(values: np.ndarray) -> dict[str, float]:
     v = np.asarray(values, np.float64)
     if np.all(np.isnan(v)):
         return {"mean": None, "std": None, "min": None, "max": None}
-    return {"mean": float(np.mean(v)), "std": float(np.std(v)),
-            "min": float(np.min(v)), "max": float(np.max(v))}
+    return {
+        "mean": float(np.mean(v)),
+        "std": float(np.std(v)),
+        "min": float(np.min(v)),
+        "max": float(np.max(v)),
+    }
 
 
 def _evaluate(models, lrs, hrs) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
@@ -391,8 +422,9 @@ def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
         if "switch_from" in entry:
             src = _source(entry)
             # Reuse a listed run with the same loss as the first phase, if there is one.
-            same = [e for e in cfg.losses if "switch_from" not in e
-                    and loss_spec(e) == loss_spec(src)]
+            same = [
+                e for e in cfg.losses if "switch_from" not in e and loss_spec(e) == loss_spec(src)
+            ]
             src = same[0] if same else src
             src_result = train(src)
             _start_from(run, label(src), src_result, cfg_i, tag, switch)
@@ -426,18 +458,21 @@ def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
         "table": rows,
         "seeds": list(seeds),
         "test_images": {
-            str(name): list(map(int, hr.shape)) for name, hr in zip(cfg.data["test"], hrs,
-                                                                     strict=True)
+            str(name): list(map(int, hr.shape))
+            for name, hr in zip(cfg.data["test"], hrs, strict=True)
         },
         "ms_ssim_skipped": [
-            str(name) for name, hr in zip(cfg.data["test"], hrs, strict=True)
+            str(name)
+            for name, hr in zip(cfg.data["test"], hrs, strict=True)
             if min(hr.shape[0], hr.shape[1]) - 2 * scale < MS_SSIM_MIN_SIDE
         ],
         "steps_per_second": speeds,
         "active_channels": activity,
         "findings": findings(rows, activity),
-        "note": ("metrics are means over the test images, then mean/std/min/max over seeds; "
-                 "*_y: 8-bit, BT.601 luma, border of `scale` px cropped; RGB: clipped output"),
+        "note": (
+            "metrics are means over the test images, then mean/std/min/max over seeds; "
+            "*_y: 8-bit, BT.601 luma, border of `scale` px cropped; RGB: clipped output"
+        ),
     }
     if run.is_main:
         run.path("results.md").write_text(markdown_table(rows))
@@ -448,8 +483,9 @@ def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
     return summary
 
 
-def findings(rows: dict[str, dict[str, Any]],
-             activity: dict[str, Any] | None = None) -> dict[str, Any]:
+def findings(
+    rows: dict[str, dict[str, Any]], activity: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Which loss won each metric, L1 vs L2 on PSNR, whether L2 -> L1 helped, and which
     models lost a whole hidden layer (every ReLU channel inactive on the first test image)."""
     trained = [t for t in rows if t != "bicubic"]
@@ -470,8 +506,11 @@ def findings(rows: dict[str, dict[str, Any]],
             return d, spread
         return None
 
-    for a, b, key in (("l1", "l2", "l1_beats_l2"), ("l2_to_l1", "l2", "l2_to_l1_beats_l2"),
-                      ("l2_to_l1", "l1", "l2_to_l1_beats_l1")):
+    for a, b, key in (
+        ("l1", "l2", "l1_beats_l2"),
+        ("l2_to_l1", "l2", "l2_to_l1_beats_l2"),
+        ("l2_to_l1", "l1", "l2_to_l1_beats_l1"),
+    ):
         for k in ("psnr_y", "psnr"):
             c = cmp(a, b, k)
             if c is None:
@@ -479,15 +518,19 @@ def findings(rows: dict[str, dict[str, Any]],
             d, spread = c
             out[f"{key}_{k}"] = bool(d > 0)
             out[f"{key}_{k}_margin_db"] = d
-            say.append(f"{a} {'beat' if d > 0 else 'did not beat'} {b} on {k}: "
-                       f"{d:+.3f} dB (largest std over seeds {spread:.3f} dB)")
+            say.append(
+                f"{a} {'beat' if d > 0 else 'did not beat'} {b} on {k}: "
+                f"{d:+.3f} dB (largest std over seeds {spread:.3f} dB)"
+            )
     dead = {}
     for tag, per_seed in (activity or {}).items():
         seeds = [i for i, layers in enumerate(per_seed or []) if min(layers) == 0.0]
         if seeds:
             dead[tag] = seeds
-            say.append(f"{tag}: seed index(es) {seeds} have a hidden layer with every ReLU channel "
-                       f"inactive (the residual branch outputs a constant: bicubic + bias)")
+            say.append(
+                f"{tag}: seed index(es) {seeds} have a hidden layer with every ReLU channel "
+                f"inactive (the residual branch outputs a constant: bicubic + bias)"
+            )
     out["dead_layer_seeds"] = dead
     return out
 
@@ -536,8 +579,9 @@ def _plot(run: experiment.Run, cfg: SuperResolutionConfig, hrs, outputs) -> None
     for ax, (name, img) in zip(axes.flat, panels, strict=False):
         ax.imshow(np.clip(np.asarray(img)[y : y + c, x : x + c], 0, 1), interpolation="nearest")
         ax.set_title(name, fontsize=9)
-    fig.suptitle(f"{cfg.data['test'][0]}, x{cfg.data['scale']}, crop at ({y}, {x}), seed 0",
-                 fontsize=9)
+    fig.suptitle(
+        f"{cfg.data['test'][0]}, x{cfg.data['scale']}, crop at ({y}, {x}), seed 0", fontsize=9
+    )
     run.save_figure(fig, "sr_crops.png", dpi=90)
 
 
@@ -558,8 +602,12 @@ STUDY = experiment.Study(
             {"name": "mse", "label": "l2"},
             {"name": "l1", "label": "l1"},
             {"name": "mix", "alpha": 0.84, "label": "mix"},
-            {"name": "l1", "label": "l2_to_l1", "switch_from": {"name": "mse", "label": "l2"},
-             "switch_at": 0.5},
+            {
+                "name": "l1",
+                "label": "l2_to_l1",
+                "switch_from": {"name": "mse", "label": "l2"},
+                "switch_at": 0.5,
+            },
         ],
         "optimizer": {"name": "adam", "learning_rate": 1e-3},
         "data.patch_size": 12,

@@ -159,8 +159,11 @@ def validate(cfg: WalkthroughConfig) -> None:
     if len(cfg.x) < 2 or not any(v != 0 for v in cfg.x):
         raise ConfigError(key="x", expected="at least 2 values, not all 0", given=repr(cfg.x))
     if not -len(cfg.x) <= cfg.outlier_index < len(cfg.x):
-        raise ConfigError(key="outlier_index", expected=f"an index into x (len {len(cfg.x)})",
-                          given=repr(cfg.outlier_index))
+        raise ConfigError(
+            key="outlier_index",
+            expected=f"an index into x (len {len(cfg.x)})",
+            given=repr(cfg.outlier_index),
+        )
     if cfg.reduction not in ("sum", "mean"):
         raise ConfigError(key="reduction", expected="'sum' or 'mean'", given=repr(cfg.reduction))
     if not cfg.w_min < cfg.w_max:
@@ -208,16 +211,24 @@ def _run(cfg: WalkthroughConfig, run: experiment.Run) -> dict[str, Any]:
     pad = 0.3 * np.ptp(clean_kinks) + 0.05
     zoom_grid = np.linspace(clean_kinks.min() - pad, clean_kinks.max() + pad, cfg.grid_points)
     zoom = jax.tree.map(np.asarray, loss_curves(zoom_grid, x, ys, reduction=cfg.reduction))
-    traj = jax.tree.map(np.asarray, gradient_descent(
-        jnp.asarray(cfg.w0, jnp.float64), x, ys, cfg.lr_l1, cfg.lr_l2,
-        reduction=cfg.reduction, num_steps=cfg.num_steps,
-    ))
+    traj = jax.tree.map(
+        np.asarray,
+        gradient_descent(
+            jnp.asarray(cfg.w0, jnp.float64),
+            x,
+            ys,
+            cfg.lr_l1,
+            cfg.lr_l2,
+            reduction=cfg.reduction,
+            num_steps=cfg.num_steps,
+        ),
+    )
 
     datasets = {}
     for i, name in enumerate(("clean", "outlier")):
         y = ys[i]
         keep = x != 0
-        kinks = np.array([exact_kink(a, b) for a, b in zip(x[keep], y[keep])])
+        kinks = np.array([exact_kink(a, b) for a, b in zip(x[keep], y[keep], strict=True)])
         order = np.argsort(kinks)
         kinks, jumps = kinks[order], (2 * np.abs(x[keep]) * scale)[order]
         exact = kinks * x[keep][order] == y[keep][order]
@@ -259,18 +270,27 @@ def _run(cfg: WalkthroughConfig, run: experiment.Run) -> dict[str, Any]:
         # Closed form of the L2 shift: shift * x_j / sum x^2.
         "l2_shift_predicted": abs(cfg.outlier_shift * x[cfg.outlier_index] / (x @ x)),
         # How much the outlier inflates each loss at the clean fit (the seed's 4x against 48x).
-        "l1_loss_ratio_at_clean_fit": float(np.sum(np.abs(ys[1] - w_clean1 * x))
-                                            / np.sum(np.abs(ys[0] - w_clean1 * x))),
-        "l2_loss_ratio_at_clean_fit": float(np.sum((ys[1] - w_clean2 * x) ** 2)
-                                            / np.sum((ys[0] - w_clean2 * x) ** 2)),
+        "l1_loss_ratio_at_clean_fit": float(
+            np.sum(np.abs(ys[1] - w_clean1 * x)) / np.sum(np.abs(ys[0] - w_clean1 * x))
+        ),
+        "l2_loss_ratio_at_clean_fit": float(
+            np.sum((ys[1] - w_clean2 * x) ** 2) / np.sum((ys[0] - w_clean2 * x) ** 2)
+        ),
     }
     summary["l2_shift_over_l1_shift"] = (
         summary["l2_shift"] / summary["l1_shift"] if summary["l1_shift"] > 0 else None
     )
     for k in range(cfg.num_steps + 1):
-        run.log({"step": k, **{f"w_{loss}_{name}": float(traj[loss][i, k])
-                               for loss in ("l1", "l2")
-                               for i, name in enumerate(("clean", "outlier"))}})
+        run.log(
+            {
+                "step": k,
+                **{
+                    f"w_{loss}_{name}": float(traj[loss][i, k])
+                    for loss in ("l1", "l2")
+                    for i, name in enumerate(("clean", "outlier"))
+                },
+            }
+        )
     _plot(run, cfg, (w_grid, curves), (zoom_grid, zoom), traj, datasets)
     return jax.tree.map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v, summary)
 
@@ -281,26 +301,42 @@ def _plot(run, cfg, full, zoomed, traj, datasets):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    styles = {"clean": ("tab:blue", "-", "clean data"),
-              "outlier": ("tab:red", "--", f"with outlier (y[{cfg.outlier_index}] "
-                                             f"+= {cfg.outlier_shift:g})")}
+    styles = {
+        "clean": ("tab:blue", "-", "clean data"),
+        "outlier": (
+            "tab:red",
+            "--",
+            f"with outlier (y[{cfg.outlier_index}] += {cfg.outlier_shift:g})",
+        ),
+    }
     what = "sum" if cfg.reduction == "sum" else "mean"
     w_grid, curves = full
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
 
-    for ax, loss, title in ((axes[0, 0], "l1", f"L1 loss: {what} |y_i - w x_i|"),
-                            (axes[0, 1], "l2", f"L2 loss: {what} (y_i - w x_i)^2")):
+    for ax, loss, title in (
+        (axes[0, 0], "l1", f"L1 loss: {what} |y_i - w x_i|"),
+        (axes[0, 1], "l2", f"L2 loss: {what} (y_i - w x_i)^2"),
+    ):
         for i, name in enumerate(("clean", "outlier")):
             color, ls, label = styles[name]
             ax.plot(w_grid, curves[loss][i], color=color, ls=ls, label=label)
             w_star = datasets[name][f"{loss}_minimiser"]
             ax.axvline(w_star, color=color, ls=":", lw=1)
-            ax.plot([w_star], [datasets[name][f"{loss}_at_minimiser"]], "o", color=color,
-                    label=f"minimiser w = {w_star:.3f}")
+            ax.plot(
+                [w_star],
+                [datasets[name][f"{loss}_at_minimiser"]],
+                "o",
+                color=color,
+                label=f"minimiser w = {w_star:.3f}",
+            )
         if loss == "l1":
-            ax.plot(datasets["clean"]["kinks"],
-                    np.interp(datasets["clean"]["kinks"], w_grid, curves["l1"][0]),
-                    "k|", ms=10, label="kinks w = y_i / x_i (clean)")
+            ax.plot(
+                datasets["clean"]["kinks"],
+                np.interp(datasets["clean"]["kinks"], w_grid, curves["l1"][0]),
+                "k|",
+                ms=10,
+                label="kinks w = y_i / x_i (clean)",
+            )
         ax.set_title(title)
         ax.set_xlabel("weight w")
         ax.set_ylabel("loss")
@@ -315,12 +351,20 @@ def _plot(run, cfg, full, zoomed, traj, datasets):
         inside = (d["kinks"] >= z_grid[0]) & (d["kinks"] <= z_grid[-1])
         lo, hi = d["subdifferential_at_kinks"][inside].T
         ax.vlines(d["kinks"][inside], lo, hi, color=color, lw=4, alpha=0.25)
-        ax.plot(d["kinks"][inside], d["grad_at_kinks"][inside], "o", color=color, ms=4,
-                label="jax.grad at a kink: middle of the jump" if name == "clean" else None)
+        ax.plot(
+            d["kinks"][inside],
+            d["grad_at_kinks"][inside],
+            "o",
+            color=color,
+            ms=4,
+            label="jax.grad at a kink: middle of the jump" if name == "clean" else None,
+        )
         ax.axvline(d["l1_minimiser"], color=color, ls=":", lw=1)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_title("dL1/dw = sum_i -x_i sign(y_i - w x_i): a step function (zoom)\n"
-                 "shaded: subdifferential at each kink; it contains 0 at the minimiser")
+    ax.set_title(
+        "dL1/dw = sum_i -x_i sign(y_i - w x_i): a step function (zoom)\n"
+        "shaded: subdifferential at each kink; it contains 0 at the minimiser"
+    )
     ax.set_xlabel("weight w")
     ax.set_ylabel("dL1/dw")
     ax.legend(fontsize=8, loc="upper left")
@@ -333,12 +377,16 @@ def _plot(run, cfg, full, zoomed, traj, datasets):
     steps = np.arange(cfg.num_steps + 1)
     for i, name in enumerate(("clean", "outlier")):
         color, ls, label = styles[name]
-        ax.plot(steps, traj["l1"][i], color=color, ls=ls, marker=".", ms=3,
-                label=f"GD on L1, {label}")
-        ax.plot(steps, traj["l2"][i], color=color, ls=ls, lw=2.5, alpha=0.45,
-                label=f"GD on L2, {label}")
-    ax.set_title(f"Gradient descent from w0 = {cfg.w0:g} (lr: L1 {cfg.lr_l1:g}, "
-                 f"L2 {cfg.lr_l2:g})\nL1 steps keep their size and zig-zag; L2 steps shrink")
+        ax.plot(
+            steps, traj["l1"][i], color=color, ls=ls, marker=".", ms=3, label=f"GD on L1, {label}"
+        )
+        ax.plot(
+            steps, traj["l2"][i], color=color, ls=ls, lw=2.5, alpha=0.45, label=f"GD on L2, {label}"
+        )
+    ax.set_title(
+        f"Gradient descent from w0 = {cfg.w0:g} (lr: L1 {cfg.lr_l1:g}, "
+        f"L2 {cfg.lr_l2:g})\nL1 steps keep their size and zig-zag; L2 steps shrink"
+    )
     ax.set_xlabel("step k")
     ax.set_ylabel("w_k")
     ax.legend(fontsize=8)
@@ -361,7 +409,11 @@ def headline(summary: dict[str, Any]) -> list[str]:
 
 
 STUDY = experiment.Study(
-    name="walkthrough", schema=WalkthroughConfig, run=run, smoke=SMOKE, validate=validate,
+    name="walkthrough",
+    schema=WalkthroughConfig,
+    run=run,
+    smoke=SMOKE,
+    validate=validate,
     headline=headline,
 )
 

@@ -34,7 +34,9 @@ def check_range(
     if arr.size == 0 or not np.all(ok):
         lo = "-inf" if low is None else f"{low}"
         hi = "inf" if high is None else f"{high}"
-        interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
+        interval = f"{left}{lo}, {hi}{right}"
         prefix = f"{fn}: " if fn else ""
         raise ValueError(f"{prefix}{name} must lie in {interval}, got {name}={value!r}.")
     return value

@@ -130,8 +130,9 @@ def save(directory: str | Path, step: int, tree: Any, **metadata: Any) -> Checkp
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
     try:
-        atomic_write(directory / f"step_{step:09d}.json",
-                     json.dumps(meta, indent=1, sort_keys=True))
+        atomic_write(
+            directory / f"step_{step:09d}.json", json.dumps(meta, indent=1, sort_keys=True)
+        )
     except BaseException:
         # No sidecar, no checkpoint: do not leave its data file behind (a full disk).
         data_path.unlink(missing_ok=True)
@@ -176,8 +177,11 @@ def damaged_checkpoints(directory: str | Path) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    bad = [sidecar for sidecar in directory.iterdir()
-           if _NAME.match(sidecar.name) and _valid(directory, sidecar, verify=True) is None]
+    bad = [
+        sidecar
+        for sidecar in directory.iterdir()
+        if _NAME.match(sidecar.name) and _valid(directory, sidecar, verify=True) is None
+    ]
     return sorted(bad, key=lambda p: int(_NAME.match(p.name).group(1)))
 
 

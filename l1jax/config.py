@@ -208,8 +208,11 @@ class _NoAliasLoader(yaml.SafeLoader):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise yaml.composer.ComposerError(
-                None, None, "anchors and aliases (&, *) are not allowed in configs; share "
-                "values with 'extends:'", event.start_mark,
+                None,
+                None,
+                "anchors and aliases (&, *) are not allowed in configs; share "
+                "values with 'extends:'",
+                event.start_mark,
             )
         return super().compose_node(parent, index)
 
@@ -290,7 +293,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         # Only the type: a file that is not a config (extends: /etc/passwd) is not echoed.
         raise ConfigError(
-            source=str(path), key="<top level>", expected="a mapping",
+            source=str(path),
+            key="<top level>",
+            expected="a mapping",
             given=f"a {type(data).__name__}",
         )
     _check_data(data, str(path))
@@ -305,8 +310,11 @@ def _check_data(data: Any, source: str, prefix: str = "") -> None:
             key = f"{prefix}.{k}" if prefix else str(k)
             if not isinstance(k, (str, int)) or (isinstance(k, str) and "${" in k):
                 raise ConfigError(
-                    "keys must be plain names", source=source, key=_short(key),
-                    expected="a name", given=_given(k),
+                    "keys must be plain names",
+                    source=source,
+                    key=_short(key),
+                    expected="a name",
+                    given=_given(k),
                 )
             _check_data(v, source, key)
     elif isinstance(data, list):
@@ -314,7 +322,8 @@ def _check_data(data: Any, source: str, prefix: str = "") -> None:
             _check_data(v, source, f"{prefix}[{i}]")
     elif isinstance(data, str) and "${" in data:
         raise ConfigError(
-            "interpolation (${...}) is not supported: configs are data", source=source,
+            "interpolation (${...}) is not supported: configs are data",
+            source=source,
             key=prefix or "<top level>",
         )
 
@@ -339,7 +348,9 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str
         return [(path, data)]
     if not isinstance(parent, str):
         raise ConfigError(
-            source=str(path), key=EXTENDS_KEY, expected="a path (relative to this file)",
+            source=str(path),
+            key=EXTENDS_KEY,
+            expected="a path (relative to this file)",
             given=_given(parent),
         )
     if len(seen) >= _MAX_EXTENDS:
@@ -451,7 +462,10 @@ def _merge(base: DictConfig, data: Mapping[str, Any], source: str) -> DictConfig
         key = key or "<unknown>"
         if isinstance(e, ConfigKeyError):
             raise ConfigError(
-                "unknown key", source=source, key=key, expected=_expected(base, key),
+                "unknown key",
+                source=source,
+                key=key,
+                expected=_expected(base, key),
                 given=repr(key.rpartition(".")[2]),
             ) from None
         return _raise_type(base, data, source, key)
@@ -489,19 +503,25 @@ def _parse_override(item: str) -> _Override:
     key, eq, text = item.partition("=")
     source = f"--set {_short(item, 80)}"
     if not eq:
-        raise ConfigError(source=source, key=_short(key), expected="key=value",
-                          given=repr(_short(item)))
+        raise ConfigError(
+            source=source, key=_short(key), expected="key=value", given=repr(_short(item))
+        )
     key = key.strip()
     if not key or not all(_KEY_PART.match(part) for part in key.split(".")):
-        raise ConfigError(source=source, key=_short(key) or "<empty>",
-                          expected="a dotted key of names (a.b.c)", given=repr(_short(key)))
+        raise ConfigError(
+            source=source,
+            key=_short(key) or "<empty>",
+            expected="a dotted key of names (a.b.c)",
+            given=repr(_short(key)),
+        )
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError(f"value longer than {MAX_CONFIG_BYTES} bytes", source=source, key=key)
     try:
         value = _parse_yaml(text) if text.strip() else None
     except (yaml.YAMLError, RecursionError) as e:
-        raise ConfigError(f"cannot parse the value ({_yaml_problem(e)})", source=source,
-                          key=key) from None
+        raise ConfigError(
+            f"cannot parse the value ({_yaml_problem(e)})", source=source, key=key
+        ) from None
     _check_data(value, source, key)
     return _Override(item=item, key=key, value=value)
 
@@ -520,8 +540,9 @@ def _apply(cfg: DictConfig, override: _Override) -> DictConfig:
     try:
         OmegaConf.update(cfg, override.key, new, merge=False)
     except OmegaConfBaseException as e:
-        raise ConfigError(str(e).splitlines()[0], source=override.source,
-                          key=override.key) from None
+        raise ConfigError(
+            str(e).splitlines()[0], source=override.source, key=override.key
+        ) from None
     return cfg
 
 
@@ -551,7 +572,8 @@ def _check_sweep_conflicts(cfg: DictConfig, overrides: Sequence[_Override]) -> N
                         f"also set by the sweep (sweep.{s}: "
                         f"{_short(repr(swept[s]), 40)}); change the sweep instead "
                         f"(--set sweep.{s}=[...]) or drop it from the sweep",
-                        source=o.source, key=key,
+                        source=o.source,
+                        key=key,
                     )
 
 
@@ -599,8 +621,11 @@ def load_config(
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(
-            "missing required value", source=str(path), key=missing[0],
-            expected=_expected(cfg, missing[0]), given="nothing (???)",
+            "missing required value",
+            source=str(path),
+            key=missing[0],
+            expected=_expected(cfg, missing[0]),
+            given="nothing (???)",
         )
     return OmegaConf.to_object(cfg)
 
@@ -623,7 +648,8 @@ def check_name(name: Any, key: str, *, allow_empty: bool = False) -> str:
     )
     if bad:
         raise ConfigError(
-            "names a file in the workdir", key=key,
+            "names a file in the workdir",
+            key=key,
             expected="a plain name (no '/', '\\', '..', leading '.', at most 200 characters)",
             given=_given(name),
         )
@@ -691,7 +717,8 @@ RESUME_NEUTRAL = (
 def identity(cfg: Any) -> dict[str, Any]:
     """The flattened config minus :data:`RESUME_NEUTRAL` keys: what must match to resume."""
     return {
-        k: v for k, v in flatten(cfg).items()
+        k: v
+        for k, v in flatten(cfg).items()
         if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in RESUME_NEUTRAL)
     }
 

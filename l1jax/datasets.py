@@ -65,8 +65,9 @@ def contaminated_linear(
         )
     for name, value in (("n", n), ("d", d)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"contaminated_linear: {name} must be an int >= 1, got "
-                             f"{name}={value!r}")
+            raise ValueError(
+                f"contaminated_linear: {name} must be an int >= 1, got {name}={value!r}"
+            )
     check_range("fraction", fraction, low=0.0, high=1.0, fn="contaminated_linear")
     check_range("noise", noise, low=0.0, fn="contaminated_linear")
     check_range("outlier_scale", outlier_scale, low=0.0, fn="contaminated_linear")

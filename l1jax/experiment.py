@@ -194,8 +194,9 @@ class Run:
       is_main: whether this process writes files (process 0).
     """
 
-    def __init__(self, study: Study, cfg: Any, workdir: Path, *, mesh=None,
-                 manifest: Manifest | None = None):
+    def __init__(
+        self, study: Study, cfg: Any, workdir: Path, *, mesh=None, manifest: Manifest | None = None
+    ):
         self.study, self.cfg, self.workdir = study, cfg, Path(workdir)
         self.mesh = mesh if mesh is not None else parallel.make_mesh(cfg.parallel.num_devices)
         self.is_main = parallel.is_main_process()
@@ -209,8 +210,14 @@ class Run:
         tag has a checkpoint. ``cfg`` defaults to the run's config."""
         self.path("metrics.jsonl")
         self.path("checkpoints")
-        return train(task, self.cfg if cfg is None else cfg, workdir=self.workdir, tag=tag,
-                     mesh=self.mesh, hooks=hooks)
+        return train(
+            task,
+            self.cfg if cfg is None else cfg,
+            workdir=self.workdir,
+            tag=tag,
+            mesh=self.mesh,
+            hooks=hooks,
+        )
 
     def log(self, record: Mapping[str, Any]) -> None:
         """Appends one line to ``metrics.jsonl``."""
@@ -394,13 +401,15 @@ def _plot_learning_curves(run: Run) -> Path | None:
         positive &= bool((lo > 0).all())
         (line,) = ax.plot(mean.index, mean.values, label=tag or "train")
         if (hi > lo).any():
-            ax.fill_between(mean.index, lo.values, hi.values, color=line.get_color(), alpha=0.2,
-                            lw=0)
+            ax.fill_between(
+                mean.index, lo.values, hi.values, color=line.get_color(), alpha=0.2, lw=0
+            )
     if positive:
         ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("training loss" + (" (mean, band: min-max over the sweep)"
-                                     if "point" in train_rows else ""))
+    ax.set_ylabel(
+        "training loss" + (" (mean, band: min-max over the sweep)" if "point" in train_rows else "")
+    )
     ax.set_title(f"{run.study.name}: learning curves")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
@@ -425,15 +434,30 @@ def _parser(study: Study) -> argparse.ArgumentParser:
         description=f"Run the {study.name!r} study.",
     )
     p.add_argument("--config", required=True, help=f"a YAML file under configs/{study.name}/")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value (repeatable); values are YAML")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value (repeatable); values are YAML",
+    )
     p.add_argument("--workdir", help=f"default: runs/{study.name}/<config name>")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in the workdir (same config) from its checkpoints")
-    p.add_argument("--overwrite", action="store_true",
-                   help="delete what the runner wrote in the workdir and start over")
-    p.add_argument("--debug", action="store_true",
-                   help="show the traceback of an error instead of its one-line message")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in the workdir (same config) from its checkpoints",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete what the runner wrote in the workdir and start over",
+    )
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error instead of its one-line message",
+    )
     return p
 
 
@@ -487,8 +511,10 @@ class Manifest:
             self.write()
 
     def write(self) -> None:
-        atomic_write(self.workdir / MANIFEST,
-                     json.dumps({"study": self.study, "paths": self.paths}, indent=1) + "\n")
+        atomic_write(
+            self.workdir / MANIFEST,
+            json.dumps({"study": self.study, "paths": self.paths}, indent=1) + "\n",
+        )
 
     def _owns_file(self, rel: Path) -> bool:
         text = rel.as_posix()
@@ -500,7 +526,9 @@ class Manifest:
             return True
         parts = rel.parts
         return (
-            "checkpoints" in self.paths and len(parts) == 3 and parts[0] == "checkpoints"
+            "checkpoints" in self.paths
+            and len(parts) == 3
+            and parts[0] == "checkpoints"
             and _CHECKPOINT_FILE.match(parts[2]) is not None
         )
 
@@ -516,8 +544,10 @@ class Manifest:
                 r = rel / entry.name
                 if entry.is_dir() and not entry.is_symlink():
                     # checkpoints/ and its tag folders; every other folder is the user's.
-                    owned_dir = "checkpoints" in self.paths and r.parts[0] == "checkpoints" and (
-                        len(r.parts) <= 2
+                    owned_dir = (
+                        "checkpoints" in self.paths
+                        and r.parts[0] == "checkpoints"
+                        and (len(r.parts) <= 2)
                     )
                     if owned_dir:
                         walk(entry, r)
@@ -580,8 +610,7 @@ def _legacy_manifest(workdir: Path, study: Study) -> Manifest | None:
     return Manifest(workdir, study.name, [p for p in _LEGACY_PATHS if (workdir / p).exists()])
 
 
-def _prepare_workdir(workdir: Path, study: Study, cfg: Any, args: argparse.Namespace
-                     ) -> Manifest:
+def _prepare_workdir(workdir: Path, study: Study, cfg: Any, args: argparse.Namespace) -> Manifest:
     """Checks that the run may use ``workdir`` and clears what must go; returns its manifest.
 
     Raises:
@@ -613,8 +642,11 @@ def _prepare_workdir(workdir: Path, study: Study, cfg: Any, args: argparse.Names
     started = _started(workdir)
     if args.overwrite or not started:
         if foreign:
-            why = "--overwrite removes only what the runner wrote" if args.overwrite else (
-                "its run stopped before its first checkpoint, but")
+            why = (
+                "--overwrite removes only what the runner wrote"
+                if args.overwrite
+                else ("its run stopped before its first checkpoint, but")
+            )
             raise ConfigError(
                 f"{why}: {workdir} also holds {_listing(foreign, workdir)}; move them away or "
                 f"use another --workdir"
@@ -714,14 +746,15 @@ def _main(study: Study, args: argparse.Namespace) -> int:
                 raise ConfigError(
                     f"jax.distributed.initialize failed ({_one_line(e)}); off a cluster JAX "
                     f"detects, set coordinator_address, num_processes and process_id",
-                    source=args.config, key="distributed.enabled",
+                    source=args.config,
+                    key="distributed.enabled",
                 ) from e
         try:
             mesh = parallel.make_mesh(cfg.parallel.num_devices)
         except ValueError as e:
             raise ConfigError(str(e), source=args.config, key="parallel.num_devices") from None
-        workdir = Path(args.workdir) if args.workdir else _default_workdir(
-            study, Path(args.config), cfg
+        workdir = (
+            Path(args.workdir) if args.workdir else _default_workdir(study, Path(args.config), cfg)
         )
         manifest = _prepare_workdir(workdir, study, cfg, args)
         t0 = time.time()
@@ -760,8 +793,11 @@ def _main(study: Study, args: argparse.Namespace) -> int:
         print(f"error: {e}", file=err)
         return EXIT_NONFINITE
     except KeyboardInterrupt as e:
-        code = EXIT_TERMINATED if isinstance(e, _Terminated) or isinstance(
-            e.__context__, _Terminated) else EXIT_INTERRUPTED
+        code = (
+            EXIT_TERMINATED
+            if isinstance(e, _Terminated) or isinstance(e.__context__, _Terminated)
+            else EXIT_INTERRUPTED
+        )
         what = str(e) if isinstance(e, TrainingInterrupted) else "interrupted"
         if code == EXIT_TERMINATED:
             what = f"terminated (SIGTERM): {what}"

@@ -52,8 +52,9 @@ def make_mesh(num_devices: int | None = None) -> Mesh:
             f"parallel.num_devices must lie in [1, {available}] (the visible devices), got "
             f"num_devices={num_devices}"
         )
-    return jax.make_mesh((n,), (BATCH_AXIS,), axis_types=(AxisType.Auto,),
-                         devices=jax.devices()[:n])
+    return jax.make_mesh(
+        (n,), (BATCH_AXIS,), axis_types=(AxisType.Auto,), devices=jax.devices()[:n]
+    )
 
 
 def batch_sharding(mesh: Mesh, ndim: int = 1, *, axis: int = 0) -> NamedSharding:
@@ -75,9 +76,11 @@ def _is_array(x: Any) -> bool:
 def constrain_batch(tree: Any, mesh: Mesh, *, axis: int = 0) -> Any:
     """Inside jit: shard axis ``axis`` (the example axis) of every array leaf over ``batch``."""
     return jax.tree.map(
-        lambda x: jax.lax.with_sharding_constraint(x, batch_sharding(mesh, x.ndim, axis=axis))
-        if _is_array(x) and x.ndim > axis
-        else x,
+        lambda x: (
+            jax.lax.with_sharding_constraint(x, batch_sharding(mesh, x.ndim, axis=axis))
+            if _is_array(x) and x.ndim > axis
+            else x
+        ),
         tree,
     )
 

@@ -64,9 +64,7 @@ def split_spec(spec: str | Mapping[str, Any], kind: str) -> tuple[str, dict[str,
     if isinstance(spec, str):
         return spec, {}
     if not isinstance(spec, Mapping) or "name" not in spec:
-        raise TypeError(
-            f"a {kind} is given as a name or a mapping with a 'name' key, got {spec!r}"
-        )
+        raise TypeError(f"a {kind} is given as a name or a mapping with a 'name' key, got {spec!r}")
     kwargs = dict(spec)
     name = kwargs.pop("name")
     if not isinstance(name, str):
@@ -131,9 +129,14 @@ def _type_name(annotation: Any) -> str:
         if "null" in names:  # say "or null" last
             names = [n for n in names if n != "null"] + ["null"]
         return " or ".join(names)
-    if annotation in (int, float, complex) or (
-        isinstance(annotation, type) and issubclass(annotation, np.number | np.ndarray | np.bool_)
-    ) or annotation is jax.Array:
+    if (
+        annotation in (int, float, complex)
+        or (
+            isinstance(annotation, type)
+            and issubclass(annotation, np.number | np.ndarray | np.bool_)
+        )
+        or annotation is jax.Array
+    ):
         return "number"
     if isinstance(annotation, type):
         return annotation.__name__
@@ -304,9 +307,12 @@ class Registry(Generic[T]):
         entry = self.get(name)
         try:
             params = inspect.signature(entry).parameters.values()
-            positional = [p.name for p in params
-                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                          and p.default is inspect.Parameter.empty]
+            positional = [
+                p.name
+                for p in params
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                and p.default is inspect.Parameter.empty
+            ]
         except (TypeError, ValueError):
             positional = []
         self.validate(spec, provided=positional)

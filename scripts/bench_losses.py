@@ -39,8 +39,13 @@ def _naive(r):
     }
 
 
-HYPER = {"huber": {"delta": DELTA}, "smooth_l1": {"beta": BETA}, "pinball": {"tau": TAU},
-         "charbonnier": {"eps": EPS}, "l1_mse_mix": {"alpha": ALPHA}}
+HYPER = {
+    "huber": {"delta": DELTA},
+    "smooth_l1": {"beta": BETA},
+    "pinball": {"tau": TAU},
+    "charbonnier": {"eps": EPS},
+    "l1_mse_mix": {"alpha": ALPHA},
+}
 
 
 def _time(fn, args, repeats):
@@ -79,28 +84,42 @@ def main() -> None:
             for key, fn in (("l1jax", ours), ("naive", naive), ("floor", floor)):
                 times[key] += _time(fn, (p, t), args.repeats)
         med = {k: statistics.median(v) for k, v in times.items()}
-        rows.append({
-            "loss": name,
-            "l1jax_ms": 1e3 * med["l1jax"],
-            "naive_ms": 1e3 * med["naive"],
-            "floor_ms": 1e3 * med["floor"],
-            "l1jax/naive": med["l1jax"] / med["naive"],
-            "l1jax/floor": med["l1jax"] / med["floor"],
-            "value_rel_diff": float(abs(v_ours - v_naive) / abs(v_naive)),
-        })
+        rows.append(
+            {
+                "loss": name,
+                "l1jax_ms": 1e3 * med["l1jax"],
+                "naive_ms": 1e3 * med["naive"],
+                "floor_ms": 1e3 * med["floor"],
+                "l1jax/naive": med["l1jax"] / med["naive"],
+                "l1jax/floor": med["l1jax"] / med["floor"],
+                "value_rel_diff": float(abs(v_ours - v_naive) / abs(v_naive)),
+            }
+        )
 
     device = jax.devices()[0]
-    meta = {"n": n, "dtype": "float32", "backend": jax.default_backend(),
-            "device": getattr(device, "device_kind", str(device)), "jax": jax.__version__,
-            "machine": platform.processor() or platform.machine(), "repeats": args.repeats,
-            "rounds": args.rounds}
-    print(f"value_and_grad, N=2^{args.log2n} float32 on {meta['backend']} ({meta['device']}), "
-          f"median of {args.rounds}x{args.repeats}")
-    print(f"{'loss':<12} {'l1jax ms':>9} {'naive ms':>9} {'floor ms':>9} {'vs naive':>9} "
-          f"{'vs floor':>9}")
+    meta = {
+        "n": n,
+        "dtype": "float32",
+        "backend": jax.default_backend(),
+        "device": getattr(device, "device_kind", str(device)),
+        "jax": jax.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "repeats": args.repeats,
+        "rounds": args.rounds,
+    }
+    print(
+        f"value_and_grad, N=2^{args.log2n} float32 on {meta['backend']} ({meta['device']}), "
+        f"median of {args.rounds}x{args.repeats}"
+    )
+    print(
+        f"{'loss':<12} {'l1jax ms':>9} {'naive ms':>9} {'floor ms':>9} {'vs naive':>9} "
+        f"{'vs floor':>9}"
+    )
     for r in rows:
-        print(f"{r['loss']:<12} {r['l1jax_ms']:9.2f} {r['naive_ms']:9.2f} {r['floor_ms']:9.2f} "
-              f"{r['l1jax/naive']:9.3f} {r['l1jax/floor']:9.3f}")
+        print(
+            f"{r['loss']:<12} {r['l1jax_ms']:9.2f} {r['naive_ms']:9.2f} {r['floor_ms']:9.2f} "
+            f"{r['l1jax/naive']:9.3f} {r['l1jax/floor']:9.3f}"
+        )
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=2)

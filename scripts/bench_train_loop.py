@@ -84,10 +84,18 @@ def mode_runner(args, loop, sweep_mode):
     # shared between calls (same config text, one program), so only the first call compiles.
     def run():
         cfg = BenchConfig(
-            width=args.width, batch=args.batch, patch=args.patch,
+            width=args.width,
+            batch=args.batch,
+            patch=args.patch,
             optimizer={"name": "adam", "learning_rate": 1e-4},
-            train=TrainConfig(steps=2 * args.steps, steps_per_call=args.steps, log_every=1,
-                              checkpoint_every=0, loop=loop, sweep_mode=sweep_mode),
+            train=TrainConfig(
+                steps=2 * args.steps,
+                steps_per_call=args.steps,
+                log_every=1,
+                checkpoint_every=0,
+                loop=loop,
+                sweep_mode=sweep_mode,
+            ),
             sweep={"seed": list(range(args.seeds))},
         )
         result = train(TASK, cfg, progress=False)
@@ -132,14 +140,25 @@ def main(args):
             rates[name].append(run())
             print(f"round {r}: {name}: {rates[name][-1]:.3f} seed-steps/s", flush=True)
     base = statistics.median(rates["bare jitted step (baseline)"])
-    rows = {k: {"seed_steps_per_s": statistics.median(v), "ratio": statistics.median(v) / base,
-                "rounds": v} for k, v in rates.items()}
+    rows = {
+        k: {
+            "seed_steps_per_s": statistics.median(v),
+            "ratio": statistics.median(v) / base,
+            "rounds": v,
+        }
+        for k, v in rates.items()
+    }
     print(f"\n{'mode':<42} {'seed-steps/s':>12} {'ratio':>7}")
     for k, v in rows.items():
         print(f"{k:<42} {v['seed_steps_per_s']:>12.3f} {v['ratio']:>7.3f}")
-    info = {"python": sys.version.split()[0], "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "jax": jax.__version__,
-            "backend": jax.default_backend(), "args": vars(args)}
+    info = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "args": vars(args),
+    }
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"machine": info, "results": rows}, f, indent=2)

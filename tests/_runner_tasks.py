@@ -27,8 +27,9 @@ class TinyConfig(RunConfig):
     # Make the loss NaN once the bias exceeds this value (None: never).
     nan_above: float | None = None
     train: TrainConfig = dataclasses.field(
-        default_factory=lambda: TrainConfig(steps=60, steps_per_call=16, log_every=10,
-                                            checkpoint_every=20, eval_every=30)
+        default_factory=lambda: TrainConfig(
+            steps=60, steps_per_call=16, log_every=10, checkpoint_every=20, eval_every=30
+        )
     )
 
 
@@ -41,8 +42,7 @@ def make_data(key, n):
 def _init(cfg, key):
     k_data, k_model = jax.random.split(key)
     x, y = make_data(k_data, cfg.n)
-    return Problem(params=Linear(D, key=k_model), data={"x": x, "y": y},
-                   consts={"w": W_TRUE})
+    return Problem(params=Linear(D, key=k_model), data={"x": x, "y": y}, consts={"w": W_TRUE})
 
 
 def _loss(cfg, model, batch, consts, key):
@@ -53,8 +53,10 @@ def _loss(cfg, model, batch, consts, key):
 
 
 def _evaluate(cfg, model, data, consts):
-    return {"coef_error": jnp.linalg.norm(model.weight - consts["w"]),
-            "train_loss": LOSSES.partial(cfg.loss)(model(data["x"]), data["y"])}
+    return {
+        "coef_error": jnp.linalg.norm(model.weight - consts["w"]),
+        "train_loss": LOSSES.partial(cfg.loss)(model(data["x"]), data["y"]),
+    }
 
 
 TASK = Task(init=_init, loss=_loss, evaluate=_evaluate)

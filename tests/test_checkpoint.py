@@ -18,9 +18,14 @@ from l1jax.models import Linear
 def _tree(seed: int = 0):
     # Host-made arrays only: eager JAX ops would each compile, which is all this test would time.
     rng = np.random.default_rng(seed)
-    model = eqx.tree_at(lambda m: (m.weight, m.bias), Linear(3, 2, key=None),
-                        (jnp.asarray(rng.normal(size=(2, 3)), jnp.float32),
-                         jnp.asarray(rng.normal(size=2), jnp.float32)))
+    model = eqx.tree_at(
+        lambda m: (m.weight, m.bias),
+        Linear(3, 2, key=None),
+        (
+            jnp.asarray(rng.normal(size=(2, 3)), jnp.float32),
+            jnp.asarray(rng.normal(size=2), jnp.float32),
+        ),
+    )
     return {
         "model": model,
         "step": np.int32(7 + seed),
@@ -94,7 +99,10 @@ def test_manager_keeps_the_newest_and_cleans_temp_files(tmp_path):
     kept = checkpoint.all_checkpoints(tmp_path)
     assert [c.step for c in kept] == [20, 30]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "step_000000020.eqx", "step_000000020.json", "step_000000030.eqx", "step_000000030.json"
+        "step_000000020.eqx",
+        "step_000000020.json",
+        "step_000000030.eqx",
+        "step_000000030.json",
     ]
     assert manager.latest().metadata["finished"] is True
     with pytest.raises(ValueError, match="keep"):
@@ -110,7 +118,8 @@ def test_restore_rejects_a_different_shape(tmp_path):
 def test_serialises_nested_modules_with_static_fields(tmp_path):
     tree = [_tree(0)["model"], {"inner": _tree(1)["model"]}]
     checkpoint.save(tmp_path, 0, tree)
-    back = checkpoint.restore(checkpoint.latest(tmp_path), like=[_tree(2)["model"],
-                                                                {"inner": _tree(3)["model"]}])
+    back = checkpoint.restore(
+        checkpoint.latest(tmp_path), like=[_tree(2)["model"], {"inner": _tree(3)["model"]}]
+    )
     _assert_bitwise(back, tree)
     assert back[1]["inner"].in_features == 3

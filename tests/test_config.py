@@ -76,14 +76,22 @@ def write(tmp_path, name, text):
 @pytest.mark.parametrize(
     "text, key, expected, given",
     [
-        ("data: {n: 4, fractoin: 0.2}\n", "data.fractoin",
-         "one of the keys of data (n, fraction, kind)", "'fractoin'"),
+        (
+            "data: {n: 4, fractoin: 0.2}\n",
+            "data.fractoin",
+            "one of the keys of data (n, fraction, kind)",
+            "'fractoin'",
+        ),
         ("data: {n: four}\n", "data.n", "int", "'four' (str)"),
         ("data: {n: 4, fraction: [1]}\n", "data.fraction", "float", "[1] (list)"),
         ("data: 3\n", "data", "a mapping (Data)", "3 (int)"),
         ("data: {n: 4}\nwidths: [1, x]\n", "widths[1]", "int", "'x' (str)"),
-        ("data: {n: 4}\ntrain: {clip_norm: big}\n", "train.clip_norm", "float or null",
-         "'big' (str)"),
+        (
+            "data: {n: 4}\ntrain: {clip_norm: big}\n",
+            "train.clip_norm",
+            "float or null",
+            "'big' (str)",
+        ),
         ("seed: 0\n", "data.n", "int", "nothing (???)"),
     ],
 )
@@ -125,8 +133,17 @@ def test_extends_errors(tmp_path):
 
 def test_set_overrides_are_yaml_and_checked(tmp_path):
     path = write(tmp_path, "ok.yaml", "data: {n: 4}\n")
-    cfg = load_config(path, Schema, ["data.n=32", "widths=[1,2,3]", "sweep.seed=[0,1]",
-                                     "train.clip_norm=null", "optimizer.name=sgd"])
+    cfg = load_config(
+        path,
+        Schema,
+        [
+            "data.n=32",
+            "widths=[1,2,3]",
+            "sweep.seed=[0,1]",
+            "train.clip_norm=null",
+            "optimizer.name=sgd",
+        ],
+    )
     assert cfg.data.n == 32 and cfg.widths == [1, 2, 3] and cfg.sweep == {"seed": [0, 1]}
     assert cfg.train.clip_norm is None and cfg.optimizer["name"] == "sgd"
     with pytest.raises(ConfigError) as info:
@@ -168,8 +185,9 @@ def test_cli_bad_config_prints_one_line_and_exits_2(tmp_path, capsys):
     assert code == 2 and len(err) == 1
     assert err[0].startswith(f"error: {path}: ")
     assert "dd" in err[0] and not (tmp_path / "w").exists()
-    code = experiment.main(study, ["--config", str(path), "--set", "data.dd=null",
-                                   "--set", "losses=[{name: l3}]"])
+    code = experiment.main(
+        study, ["--config", str(path), "--set", "data.dd=null", "--set", "losses=[{name: l3}]"]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "unknown loss 'l3'" in err[0]
 
@@ -178,9 +196,10 @@ def test_cli_script_exits_2_without_a_traceback(tmp_path):
     path = write(tmp_path, "bad.yaml", "train: {steps: many}\n")
     proc = subprocess.run(
         [sys.executable, "experiments/robustness.py", "--config", str(path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (
-        f"error: {path}: train.steps: expected int, got 'many' (str)"
-    )
+    assert proc.stderr.strip() == (f"error: {path}: train.steps: expected int, got 'many' (str)")

@@ -145,8 +145,9 @@ def test_subgradient_lad_best_value_obeys_bound(lad, kind):
             "inverse_sqrt": optim.inverse_sqrt_schedule(c),
             "inverse_time": optim.inverse_time_schedule(c),
         }[kind]
-        opt = optim.track_best(optim.iterate_averaging(optim.subgradient_method(sched),
-                                                       weights="step"))
+        opt = optim.track_best(
+            optim.iterate_averaging(optim.subgradient_method(sched), weights="step")
+        )
         run = jax.jit(lambda p: _run(opt, p, steps, grad_fn=jax.grad(f), value_fn=f))
         _, state, values = run(jnp.zeros(lad["d"]))
         values = np.asarray(values)
@@ -177,9 +178,9 @@ def test_polyak_lad_obeys_its_bound(lad):
     with jax.enable_x64(True):
         f, f_star, steps = lad["f"], lad["f_star"], 300
         opt = optim.track_best(optim.polyak_subgradient(f_star))
-        _, state, values = jax.jit(
-            lambda p: _run(opt, p, steps, grad_fn=jax.grad(f), value_fn=f)
-        )(jnp.zeros(lad["d"]))
+        _, state, values = jax.jit(lambda p: _run(opt, p, steps, grad_fn=jax.grad(f), value_fn=f))(
+            jnp.zeros(lad["d"])
+        )
         f_best = np.minimum.accumulate(np.asarray(values))
         k = np.arange(1, steps + 1)
         assert np.all(f_best - f_star <= lad["R"] * lad["G"] / np.sqrt(k) + 1e-12)
@@ -199,9 +200,9 @@ def test_polyak_abs_lands_on_minimizer_and_stays_without_nan():
     def f(x):
         return jnp.sum(subgrad.abs(x - 3.0))
 
-    params, state, values = jax.jit(
-        lambda p: _run(opt, p, 4, grad_fn=jax.grad(f), value_fn=f)
-    )(jnp.array([-2.0]))
+    params, state, values = jax.jit(lambda p: _run(opt, p, 4, grad_fn=jax.grad(f), value_fn=f))(
+        jnp.array([-2.0])
+    )
     np.testing.assert_array_equal(params, [3.0])
     np.testing.assert_array_equal(values, [5.0, 0.0, 0.0, 0.0])
     assert float(state.step) == 0.0
@@ -223,9 +224,7 @@ def test_polyak_dict_pytree_converges():
 
     params = {"a": jnp.array([0.0, 10.0, 2.5]), "b": jnp.array([4.0, -7.0])}
     opt = optim.polyak_subgradient(0.0)
-    params, _, values = jax.jit(
-        lambda p: _run(opt, p, 60, grad_fn=jax.grad(f), value_fn=f)
-    )(params)
+    params, _, values = jax.jit(lambda p: _run(opt, p, 60, grad_fn=jax.grad(f), value_fn=f))(params)
     assert float(values[0]) == pytest.approx(21.5)
     assert float(f(params)) < 1e-5
     np.testing.assert_allclose(params["a"], 3.0, atol=1e-5)
@@ -344,8 +343,12 @@ def lasso():
         lip = np.linalg.eigvalsh(x_mat.T @ x_mat / n)[-1]
         # sklearn's Lasso minimises exactly (1/2n)||y - Xw||^2 + alpha ||w||_1.
         coefs = np.stack(
-            [Lasso(alpha=lam, fit_intercept=False, tol=1e-12, max_iter=100_000).fit(x_mat, y).coef_
-             for lam in lams]
+            [
+                Lasso(alpha=lam, fit_intercept=False, tol=1e-12, max_iter=100_000)
+                .fit(x_mat, y)
+                .coef_
+                for lam in lams
+            ]
         )
 
         def smooth(w):
@@ -363,8 +366,9 @@ def lasso():
             def read(p, state):
                 return objective(optim.get_fista_iterate(state) if fista_like else p, lam)
 
-            return _run(opt, jnp.zeros(d), steps, grad_fn=jax.grad(smooth), value_fn=smooth,
-                        read=read)
+            return _run(
+                opt, jnp.zeros(d), steps, grad_fn=jax.grad(smooth), value_fn=smooth, read=read
+            )
 
         steps = 3000
         runs = {}
@@ -377,8 +381,19 @@ def lasso():
                 jnp.asarray(lams)
             )
         yield dict(
-            x=x_mat, y=y, n=n, d=d, lams=lams, lip=lip, coefs=coefs, f_ref=f_ref,
-            smooth=smooth, objective=objective, trajectory=trajectory, runs=runs, steps=steps,
+            x=x_mat,
+            y=y,
+            n=n,
+            d=d,
+            lams=lams,
+            lip=lip,
+            coefs=coefs,
+            f_ref=f_ref,
+            smooth=smooth,
+            objective=objective,
+            trajectory=trajectory,
+            runs=runs,
+            steps=steps,
         )
 
 
@@ -453,8 +468,9 @@ def test_fista_two_steps_by_hand(lasso):
         assert float(state.momentum) == pytest.approx(t3)
 
         ista = optim.ista_l1(s, lam=lam)
-        updates, _ = jax.jit(ista.update)(jax.grad(lasso["smooth"])(jnp.asarray(x0)),
-                                          ista.init(jnp.asarray(x0)), jnp.asarray(x0))
+        updates, _ = jax.jit(ista.update)(
+            jax.grad(lasso["smooth"])(jnp.asarray(x0)), ista.init(jnp.asarray(x0)), jnp.asarray(x0)
+        )
         np.testing.assert_allclose(updates, x1 - x0, rtol=1e-12, atol=1e-14)
 
 
@@ -472,24 +488,25 @@ def test_fista_on_dict_pytree_inside_chain_matches_array(lasso):
             lambda p: _run(opt, p, 3000, grad_fn=jax.grad(smooth), value_fn=smooth)
         )(params)
         x = optim.get_fista_iterate(state)
-        np.testing.assert_allclose(jnp.concatenate([x["a"], x["b"]]), lasso["coefs"][1],
-                                   atol=1e-7)
+        np.testing.assert_allclose(jnp.concatenate([x["a"], x["b"]]), lasso["coefs"][1], atol=1e-7)
 
 
 def test_fista_generic_prox_reaches_sklearn_elastic_net(lasso):
     with jax.enable_x64(True):
         x_mat, y = lasso["x"], lasso["y"]
         alpha, l1_ratio = 0.05, 0.5
-        ref = ElasticNet(alpha=alpha, l1_ratio=l1_ratio, fit_intercept=False, tol=1e-12,
-                         max_iter=100_000).fit(x_mat, y)
+        ref = ElasticNet(
+            alpha=alpha, l1_ratio=l1_ratio, fit_intercept=False, tol=1e-12, max_iter=100_000
+        ).fit(x_mat, y)
         # sklearn: (1/2n)||y - Xw||^2 + alpha (l1_ratio ||w||_1 + (1 - l1_ratio) ||w||^2 / 2).
         opt = optim.fista(
             1 / lasso["lip"],
             lambda w, t: prox.prox_elastic_net(w, alpha * t, l1_ratio=l1_ratio),
         )
         _, state, _ = jax.jit(
-            lambda p: _run(opt, p, 3000, grad_fn=jax.grad(lasso["smooth"]),
-                           value_fn=lasso["smooth"])
+            lambda p: _run(
+                opt, p, 3000, grad_fn=jax.grad(lasso["smooth"]), value_fn=lasso["smooth"]
+            )
         )(jnp.zeros(lasso["d"]))
         np.testing.assert_allclose(optim.get_fista_iterate(state), ref.coef_, atol=1e-7)
 

@@ -107,9 +107,21 @@ def test_two_processes_match_one(runs, tmp_path):
     code = _WORKER.format(tests=str(Path(__file__).parent))
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, "--config", str(cfg), "--workdir", str(tmp_path / "w"),
-             "--set", f"distributed.process_id={i}"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-c",
+                code,
+                "--config",
+                str(cfg),
+                "--workdir",
+                str(tmp_path / "w"),
+                "--set",
+                f"distributed.process_id={i}",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for i in range(2)
     ]

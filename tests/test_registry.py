@@ -76,10 +76,14 @@ def test_any_optax_optimizer_by_name_with_keywords():
 @pytest.mark.parametrize(
     "spec, match",
     [
-        ({"name": "adamw", "learning_rate": 1e-3, "weight_decy": 1e-4},
-         "unexpected keyword 'weight_decy'.*accepts: learning_rate, b1"),
-        ({"name": "sgd", "learning_rate": 1e-3, "momentum": "high"},
-         "momentum expected number or bool or null, got 'high'"),
+        (
+            {"name": "adamw", "learning_rate": 1e-3, "weight_decy": 1e-4},
+            "unexpected keyword 'weight_decy'.*accepts: learning_rate, b1",
+        ),
+        (
+            {"name": "sgd", "learning_rate": 1e-3, "momentum": "high"},
+            "momentum expected number or bool or null, got 'high'",
+        ),
         ({"name": "sgd"}, "missing required keyword.*learning_rate"),
         ({"learning_rate": 1e-3}, "a mapping with a 'name' key"),
     ],
@@ -124,15 +128,24 @@ T = np.arange(0, 12)
         ({"name": "inv_sqrt"}, 1 / np.sqrt(T + 1)),
         ({"name": "inv"}, 1 / (T + 1)),
         ({"name": "cosine"}, 0.5 * (1 + np.cos(np.pi * np.minimum(T, 10) / 10))),
-        ({"name": "cosine", "decay_steps": 4, "alpha": 0.1},
-         0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * np.minimum(T, 4) / 4))),
-        ({"name": "step", "boundaries": [3, 7], "factor": 0.5},
-         np.where(T >= 7, 0.25, np.where(T >= 3, 0.5, 1.0))),
-        ({"name": "inv_sqrt", "warmup_steps": 4},
-         np.where(T < 4, (T + 1) / 4, 1 / np.sqrt(np.maximum(T - 4, 0) + 1))),
-        ({"name": "cosine", "warmup_steps": 2},
-         np.minimum(1, (T + 1) / 2) * 0.5 * (1 + np.cos(np.pi * np.minimum(
-             np.maximum(T - 2, 0), 8) / 8))),
+        (
+            {"name": "cosine", "decay_steps": 4, "alpha": 0.1},
+            0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * np.minimum(T, 4) / 4)),
+        ),
+        (
+            {"name": "step", "boundaries": [3, 7], "factor": 0.5},
+            np.where(T >= 7, 0.25, np.where(T >= 3, 0.5, 1.0)),
+        ),
+        (
+            {"name": "inv_sqrt", "warmup_steps": 4},
+            np.where(T < 4, (T + 1) / 4, 1 / np.sqrt(np.maximum(T - 4, 0) + 1)),
+        ),
+        (
+            {"name": "cosine", "warmup_steps": 2},
+            np.minimum(1, (T + 1) / 2)
+            * 0.5
+            * (1 + np.cos(np.pi * np.minimum(np.maximum(T - 2, 0), 8) / 8)),
+        ),
     ],
 )
 def test_schedules_match_closed_forms(spec, expected):
@@ -171,10 +184,13 @@ def test_sr_models_are_registered_on_first_lookup():
     import subprocess
     import sys
 
-    code = ("import sys; from l1jax.registry import MODELS; names = MODELS.names(); "
-            "assert 'l1jax.sr' in sys.modules; print(' '.join(names))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
+    code = (
+        "import sys; from l1jax.registry import MODELS; names = MODELS.names(); "
+        "assert 'l1jax.sr' in sys.modules; print(' '.join(names))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert {"srcnn", "espcn", "edsr", "linear"} <= set(out)
     from l1jax import sr
 

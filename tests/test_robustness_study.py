@@ -30,8 +30,11 @@ def smoke(study, tmp_path_factory):
 def test_writes_results_to_the_workdir(smoke):
     workdir, summary = smoke
     assert (workdir / "coef_error.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (workdir / "config.yaml").read_text().startswith(
-        "# python experiments/robustness.py --config ")
+    assert (
+        (workdir / "config.yaml")
+        .read_text()
+        .startswith("# python experiments/robustness.py --config ")
+    )
     tags = {json.loads(line).get("tag") for line in (workdir / "metrics.jsonl").open()}
     assert tags == {"l1", "mse", "huber-delta1.0", "smooth_l1-beta0.1"}
     for tag in tags:
@@ -87,8 +90,9 @@ def test_existing_workdir_needs_resume_or_overwrite(study, smoke, capsys):
     assert "its config differs (data.noise: 0.1 -> 0.2)" in capsys.readouterr().err
 
 
-def test_ctrl_c_then_resume_matches_the_uninterrupted_run(study, smoke, tmp_path, monkeypatch,
-                                                         capsys):
+def test_ctrl_c_then_resume_matches_the_uninterrupted_run(
+    study, smoke, tmp_path, monkeypatch, capsys
+):
     _, reference = smoke
     workdir = tmp_path / "run"
     argv = ["--config", SMOKE, "--workdir", str(workdir)]

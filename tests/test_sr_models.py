@@ -128,8 +128,8 @@ def test_one_channel_edsr():
 
 def test_srcnn_zero_last_layer_is_bicubic(models):
     default = eqx.filter_eval_shape(sr.SRCNN, 3, key=KEY)
-    assert [l.weight.shape[0] for l in default.layers] == [9, 5, 5]
-    assert [l.weight.shape[-1] for l in default.layers] == [64, 32, 3]
+    assert [layer.weight.shape[0] for layer in default.layers] == [9, 5, 5]
+    assert [layer.weight.shape[-1] for layer in default.layers] == [64, 32, 3]
     model = models["srcnn"]
     last = model.layers[-1]
     model = eqx.tree_at(

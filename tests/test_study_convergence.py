@@ -112,8 +112,8 @@ def test_subgradient_gaps_respect_their_bounds(smoke_run):
     _, s = smoke_run
     c = s["constant_step"]
     # f_best - f* <= (R^2 + G^2 c^2 K) / (2 c K) with G an upper bound on every ||g_k||.
-    assert all(g_obs <= g for g_obs, g in zip(c["G_observed_max"], c["G_bound"]))
-    assert all(0 < gap <= b for gap, b in zip(c["best_gap_at_K"], c["bound_at_K"]))
+    assert all(g_obs <= g for g_obs, g in zip(c["G_observed_max"], c["G_bound"], strict=True))
+    assert all(0 < gap <= b for gap, b in zip(c["best_gap_at_K"], c["bound_at_K"], strict=True))
     # The measured plateau of the iterates sits below the G^2 c / 2 bound.
     assert c["plateau_bound_over_measured_iterate"] > 1
 
@@ -175,8 +175,12 @@ def test_outputs_written(smoke_run):
 
 @pytest.mark.parametrize(
     "override, key",
-    [("mu=0", "mu"), ("lad.d=500", "lad.d"), ("solver_steps={simplex: [1]}", "solver_steps"),
-     ("num_steps=5", "num_steps")],
+    [
+        ("mu=0", "mu"),
+        ("lad.d=500", "lad.d"),
+        ("solver_steps={simplex: [1]}", "solver_steps"),
+        ("num_steps=5", "num_steps"),
+    ],
 )
 def test_bad_config_exits_2_naming_the_key(study, tmp_path, capsys, override, key):
     argv = ["--config", SMOKE, "--workdir", str(tmp_path), "--set", override]

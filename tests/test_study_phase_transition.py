@@ -60,14 +60,15 @@ def test_statistical_dimension_endpoints_and_monotonicity(module):
     assert module.statistical_dimension(1.0) == 1.0
     values = [module.statistical_dimension(e) for e in np.linspace(0.01, 0.99, 12)]
     assert np.all(np.diff(values) > 0)
-    assert all(e < v < 1 for e, v in zip(np.linspace(0.01, 0.99, 12), values))
+    assert all(e < v < 1 for e, v in zip(np.linspace(0.01, 0.99, 12), values, strict=True))
 
 
 @pytest.mark.parametrize("delta", [0.1, 0.25, 0.5, 0.75, 0.9])
 def test_parametric_curve_matches_direct_minimisation(module, delta):
     # Independent route: solve psi(eps) = delta with psi minimised numerically, rho = eps / delta.
-    eps = optimize.brentq(lambda e: module.statistical_dimension(e) - delta, 1e-9, 1 - 1e-9,
-                          xtol=1e-13)
+    eps = optimize.brentq(
+        lambda e: module.statistical_dimension(e) - delta, 1e-9, 1 - 1e-9, xtol=1e-13
+    )
     assert float(module.theory_rho(delta)) == pytest.approx(eps / delta, rel=1e-6)
 
 
@@ -112,8 +113,15 @@ def test_rho50_is_nan_outside_the_grid(module):
 def test_padded_problem_structure(module, m, k, signal):
     n, m_max, m_min = 12, 8, 3
     pad = m_max - m_min
-    A, b, x = module.make_problem(jax.random.key(m * 10 + k), jnp.int32(m), jnp.int32(k), n=n,
-                                  m_max=m_max, pad=pad, signal=signal)
+    A, b, x = module.make_problem(
+        jax.random.key(m * 10 + k),
+        jnp.int32(m),
+        jnp.int32(k),
+        n=n,
+        m_max=m_max,
+        pad=pad,
+        signal=signal,
+    )
     A, b, x = map(np.asarray, (A, b, x))
     assert A.shape == (m_max, n + pad) and b.shape == (m_max,) and x.shape == (n,)
     assert np.count_nonzero(x) == k
@@ -198,7 +206,9 @@ def test_bad_configs_name_the_key(study, override, key):
 
 @pytest.mark.parametrize("name", ["default", "full"])
 def test_configs_load(study, name):
-    _, cfg = experiment.load_study_config(ROOT / f"configs/phase_transition/{name}.yaml",
-                                          study=study)
-    assert 0.5 in np.round(np.linspace(cfg.grid.delta_min, cfg.grid.delta_max,
-                                       cfg.grid.num_delta), 12)
+    _, cfg = experiment.load_study_config(
+        ROOT / f"configs/phase_transition/{name}.yaml", study=study
+    )
+    assert 0.5 in np.round(
+        np.linspace(cfg.grid.delta_min, cfg.grid.delta_max, cfg.grid.num_delta), 12
+    )

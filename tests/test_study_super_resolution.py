@@ -103,7 +103,8 @@ def test_bad_loss_is_a_config_error(study):
         experiment.load_study_config(SMOKE, ["losses=[{name: ssimm}]"], study=study)
     with pytest.raises(ConfigError, match="switch_at"):
         experiment.load_study_config(
-            SMOKE, ["losses=[{name: l1, switch_from: {name: mse}, switch_at: 1.5}]"],
+            SMOKE,
+            ["losses=[{name: l1, switch_from: {name: mse}, switch_at: 1.5}]"],
             study=study,
         )
     with pytest.raises(ConfigError, match="sweep"):
@@ -115,7 +116,8 @@ def test_switch_step_is_always_checkpointed_and_kept(study):
 
     module = sys.modules["l1jax_study_super_resolution"]
     _, cfg = experiment.load_study_config(
-        "configs/super_resolution/study.yaml", ["train.checkpoint_every=3000"], study=study)
+        "configs/super_resolution/study.yaml", ["train.checkpoint_every=3000"], study=study
+    )
     run_cfg = module._run_cfg(cfg, {"name": "mse"}, module._switch_step(cfg, cfg.losses[-1]))
     # Switch at 10000 of 20000 steps: checkpoints every gcd(3000, 10000) = 1000, all 20 kept.
     assert run_cfg.train.checkpoint_every == 1000

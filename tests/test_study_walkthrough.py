@@ -119,8 +119,11 @@ def test_l1_derivative_is_the_step_function_with_the_mid_jump_at_kinks(module, s
         left = [_l1_subgradient(x, y, k - 1e-9) for k in kinks]
         right = [_l1_subgradient(x, y, k + 1e-9) for k in kinks]
         np.testing.assert_allclose(at, (np.array(left) + np.array(right)) / 2, atol=1e-12)
-        np.testing.assert_allclose(np.asarray(s[key]["subdifferential_at_kinks"]),
-                                   np.stack([left, right], axis=1), atol=1e-12)
+        np.testing.assert_allclose(
+            np.asarray(s[key]["subdifferential_at_kinks"]),
+            np.stack([left, right], axis=1),
+            atol=1e-12,
+        )
         # 0 is a subgradient exactly at the minimiser's kink.
         mn = np.asarray(s[key]["min_norm_subgradient_at_kinks"])
         assert np.sum(mn == 0) == 1
@@ -158,8 +161,12 @@ def test_outputs_written(smoke_run):
 
 @pytest.mark.parametrize(
     "override, key",
-    [("reduction=median", "reduction"), ("outlier_index=9", "outlier_index"),
-     ("w_max=-1", "w_max"), ("x=[0.0,0.0]", "x")],
+    [
+        ("reduction=median", "reduction"),
+        ("outlier_index=9", "outlier_index"),
+        ("w_max=-1", "w_max"),
+        ("x=[0.0,0.0]", "x"),
+    ],
 )
 def test_bad_config_exits_2_naming_the_key(study, tmp_path, capsys, override, key):
     argv = ["--config", SMOKE, "--workdir", str(tmp_path), "--set", override]

@@ -38,7 +38,9 @@ def test_derivative_away_from_kink(name):
     f, below, above, _ = PRIMS[name]
     g = jax.vmap(jax.grad(f))
     out = g(jnp.array([-3.0, -1e-30, 1e-30, 2.0]))
-    np.testing.assert_array_equal(np.asarray(out), np.array([below, below, above, above], np.float32))
+    np.testing.assert_array_equal(
+        np.asarray(out), np.array([below, below, above, above], np.float32)
+    )
 
 
 @pytest.mark.parametrize("name", sorted(PRIMS))
@@ -89,7 +91,9 @@ def test_dtype_preserved(name, dtype):
 def test_float64(x64):
     x = jnp.array([-1.5, 0.0, 2.0], jnp.float64)
     assert subgrad.abs(x).dtype == jnp.float64
-    np.testing.assert_array_equal(np.asarray(jax.grad(lambda v: subgrad.abs(v).sum())(x)), [-1, 0, 1])
+    np.testing.assert_array_equal(
+        np.asarray(jax.grad(lambda v: subgrad.abs(v).sum())(x)), [-1, 0, 1]
+    )
 
 
 def test_values_match_numpy():
@@ -125,8 +129,13 @@ def test_pinball_derivative_in_tau():
     r = jnp.array([-2.0, 0.0, 3.0])
     g = jax.grad(lambda t: subgrad.pinball_elementwise(r, t).sum())(0.3)
     assert float(g) == pytest.approx(float(r.sum()))
-    check_grads(lambda t: subgrad.pinball_elementwise(r, t), (jnp.float32(0.4),), order=1,
-                modes=("fwd", "rev"), eps=1e-3)
+    check_grads(
+        lambda t: subgrad.pinball_elementwise(r, t),
+        (jnp.float32(0.4),),
+        order=1,
+        modes=("fwd", "rev"),
+        eps=1e-3,
+    )
 
 
 def test_non_float_input_raises():

@@ -72,8 +72,11 @@ def test_resume_after_crash_is_bitwise_identical(reference, tmp_path):
     resumed = train(TASK, config(), workdir=tmp_path)
     assert resumed.resumed_from == 40
     assert_bitwise(resumed.state, reference.state)
-    steps = [r["step"] for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().split(
-        "\n")[:-1]) if "loss" in r]
+    steps = [
+        r["step"]
+        for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().split("\n")[:-1])
+        if "loss" in r
+    ]
     assert steps == [10, 20, 30, 40, 50, 60]  # lines after the checkpoint were not duplicated
 
 
@@ -88,8 +91,12 @@ def test_ctrl_c_saves_a_checkpoint_and_resumes_bitwise(reference, tmp_path):
     assert "interrupted at step 56 of 60" in str(info.value)
     assert checkpoint.latest(tmp_path / "checkpoints" / "main").step == 56
     # Bookkeeping keys may change on resume; the result does not (bitwise).
-    bookkeeping = {"train.steps_per_call": 3, "train.checkpoint_every": 0, "train.log_every": 1,
-                   "distributed.process_id": 0}
+    bookkeeping = {
+        "train.steps_per_call": 3,
+        "train.checkpoint_every": 0,
+        "train.log_every": 1,
+        "distributed.process_id": 0,
+    }
     resumed = train(TASK, config(**bookkeeping), workdir=tmp_path)
     assert resumed.resumed_from == 56
     assert_bitwise(resumed.state, reference.state)
@@ -132,9 +139,17 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(reference, tmp_pat
 
 
 def test_ema_and_clipping():
-    cfg = config(**{"optimizer": {"name": "sgd", "learning_rate": 1.0},
-                    "schedule": {"name": "constant"}, "train.steps": 3, "train.steps_per_call": 1, "train.clip_norm": 1e-3,
-                    "train.ema_decay": 0.5, "train.eval_every": 0})
+    cfg = config(
+        **{
+            "optimizer": {"name": "sgd", "learning_rate": 1.0},
+            "schedule": {"name": "constant"},
+            "train.steps": 3,
+            "train.steps_per_call": 1,
+            "train.clip_norm": 1e-3,
+            "train.ema_decay": 0.5,
+            "train.eval_every": 0,
+        }
+    )
     seen = []
     result = train(TASK, cfg, hooks=[lambda step, state: seen.append(state)])
     p = [np.append(np.zeros(3), 0.0)] + [
@@ -156,8 +171,14 @@ def test_metrics_lines(reference, tmp_path):
     lines = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train_lines = [r for r in lines if "loss" in r]
     assert [r["step"] for r in train_lines] == [10, 20, 30, 40, 50, 60]
-    assert set(train_lines[0]) == {"step", "loss", "grad_norm", "learning_rate", "bias",
-                                   "steps_per_s"}
+    assert set(train_lines[0]) == {
+        "step",
+        "loss",
+        "grad_norm",
+        "learning_rate",
+        "bias",
+        "steps_per_s",
+    }
     # The learning rate of update 10 (count 9) under the cosine schedule over 60 steps.
     assert train_lines[0]["learning_rate"] == pytest.approx(0.1 * (1 + np.cos(np.pi * 9 / 60)))
     evals = [r for r in lines if "eval/coef_error" in r]
@@ -183,10 +204,12 @@ def test_sweep_matches_single_runs(reference):
     assert result.grid.shape == (2, 2)
     assert result.params.weight.shape == (4, 3)
     # The last point is the reference run's config: the vmapped program reproduces it.
-    np.testing.assert_allclose(result.params.weight[3], reference.params.weight, rtol=1e-5,
-                               atol=1e-6)
-    np.testing.assert_allclose(result.evals["coef_error"][3], reference.evals["coef_error"],
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        result.params.weight[3], reference.params.weight, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        result.evals["coef_error"][3], reference.evals["coef_error"], rtol=1e-4
+    )
     # Different seeds draw different data and learning rates give different fits.
     w = np.asarray(result.params.weight)
     assert len({tuple(np.round(row, 6)) for row in w}) == 4
@@ -231,8 +254,9 @@ def test_cli_exit_codes(tmp_path, capsys):
     from l1jax import experiment
 
     path = tmp_path / "nan.yaml"
-    path.write_text("nan_above: 0.5\noptimizer: {name: adam, learning_rate: 0.02}\n"
-                    "schedule: {name: cosine}\n")
+    path.write_text(
+        "nan_above: 0.5\noptimizer: {name: adam, learning_rate: 0.02}\nschedule: {name: cosine}\n"
+    )
     argv = ["--config", str(path), "--workdir", str(tmp_path / "w")]
     assert experiment.main(study(), argv) == experiment.EXIT_NONFINITE
     err = capsys.readouterr().err.strip().splitlines()

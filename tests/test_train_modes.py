@@ -35,8 +35,10 @@ class _ConvModel(eqx.Module):
 def _conv_init(cfg, key):
     k_x, k_w = jax.random.split(key)
     x = jax.random.normal(k_x, (8, 6, 6, 2))
-    return Problem(params=_ConvModel(0.1 * jax.random.normal(k_w, (3, 3, 2, 1))),
-                   data={"x": x, "y": _conv(x, jnp.asarray(_W_TRUE))})
+    return Problem(
+        params=_ConvModel(0.1 * jax.random.normal(k_w, (3, 3, 2, 1))),
+        data={"x": x, "y": _conv(x, jnp.asarray(_W_TRUE))},
+    )
 
 
 def _conv_loss(cfg, model, batch, consts, key):
@@ -47,9 +49,16 @@ CONV_TASK = Task(init=_conv_init, loss=_conv_loss)
 
 
 def conv_config(**changes):
-    return config(**{"optimizer": {"name": "adam", "learning_rate": 0.05},
-                     "schedule": {"name": "constant"}, "train.steps": 12,
-                     "train.steps_per_call": 5, "train.eval_every": 0, **changes})
+    return config(
+        **{
+            "optimizer": {"name": "adam", "learning_rate": 0.05},
+            "schedule": {"name": "constant"},
+            "train.steps": 12,
+            "train.steps_per_call": 5,
+            "train.eval_every": 0,
+            **changes,
+        }
+    )
 
 
 # --- tests -----------------------------------------------------------------------------------
@@ -68,17 +77,21 @@ def test_auto_picks_host_loop_and_unrolled_sweep_only_for_convolutions_on_cpu():
 
 def test_every_mode_trains_the_same_model():
     runs = {
-        (loop, mode): train(CONV_TASK, conv_config(
-            sweep={"seed": [0, 1]}, **{"train.loop": loop, "train.sweep_mode": mode}))
-        for loop in ("device", "host") for mode in ("vmap", "unroll")
+        (loop, mode): train(
+            CONV_TASK,
+            conv_config(sweep={"seed": [0, 1]}, **{"train.loop": loop, "train.sweep_mode": mode}),
+        )
+        for loop in ("device", "host")
+        for mode in ("vmap", "unroll")
     }
     ref = runs["device", "vmap"]
     w = np.asarray(ref.params.w)
     assert w.shape == (2, 3, 3, 2, 1) and not np.allclose(w[0], w[1])  # two seeds, two fits
     for key, result in runs.items():
         assert (result.loop, result.sweep_mode) == key
-        np.testing.assert_allclose(np.asarray(result.params.w), w, rtol=1e-5, atol=1e-6,
-                                   err_msg=str(key))
+        np.testing.assert_allclose(
+            np.asarray(result.params.w), w, rtol=1e-5, atol=1e-6, err_msg=str(key)
+        )
         assert int(result.state.step[0]) == 12
     # Each point of the sweep equals its run alone.
     alone = train(CONV_TASK, conv_config(seed=1))
@@ -100,15 +113,15 @@ def test_host_loop_compiles_once_and_resumes_bitwise(tmp_path):
         train(TASK, cfg, workdir=tmp_path, hooks=[crash_at_45])
     resumed = train(TASK, cfg, workdir=tmp_path)
     assert resumed.resumed_from == 40
-    for a, b in zip(jax.tree.leaves(resumed.state), jax.tree.leaves(reference.state),
-                    strict=True):
+    for a, b in zip(jax.tree.leaves(resumed.state), jax.tree.leaves(reference.state), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     lines = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines if "loss" in r] == [10, 20, 30, 40, 50, 60]
     # The same metrics as the device loop, to float tolerance.
     device = train(TASK, config(**{"train.loop": "device"}))
-    np.testing.assert_allclose(np.asarray(reference.params.weight),
-                               np.asarray(device.params.weight), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(reference.params.weight), np.asarray(device.params.weight), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_host_loop_stops_at_the_same_non_finite_step(tmp_path):
@@ -146,4 +159,5 @@ def test_primitive_names_look_inside_nested_jaxprs():
     x, w = jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 1))
     assert "conv_general_dilated" in _loop._primitive_names(jax.make_jaxpr(nested)(x, w))
     assert "conv_general_dilated" not in _loop._primitive_names(
-        jax.make_jaxpr(lambda x: jnp.sin(x).sum())(x))
+        jax.make_jaxpr(lambda x: jnp.sin(x).sum())(x)
+    )

@@ -167,8 +167,15 @@ def ista(
         del extra_args
         params = _utils.require_params(params, fn="ista")
         x, s = _prox_step(
-            params, updates, state.step, prox, value_fn,
-            backtracking, shrink_factor, max_backtracking_steps, "ista",
+            params,
+            updates,
+            state.step,
+            prox,
+            value_fn,
+            backtracking,
+            shrink_factor,
+            max_backtracking_steps,
+            "ista",
         )
         new_state = ProximalGradientState(count=optax.safe_increment(state.count), step=s)
         return optax.tree.sub(x, params), new_state
@@ -246,8 +253,15 @@ def fista(
         del extra_args
         params = _utils.require_params(params, fn="fista")
         x, s = _prox_step(
-            params, updates, state.step, prox, value_fn,
-            backtracking, shrink_factor, max_backtracking_steps, "fista",
+            params,
+            updates,
+            state.step,
+            prox,
+            value_fn,
+            backtracking,
+            shrink_factor,
+            max_backtracking_steps,
+            "fista",
         )
         t = state.momentum
         t_next = (1 + jnp.sqrt(1 + 4 * t * t)) / 2

@@ -238,4 +238,3 @@ def get_averaged_params(state: optax.OptState) -> PyTree:
     return _get_field(
         state, "averaged_params", fn="get_averaged_params", wrapper="iterate_averaging"
     )
-

@@ -1,5 +1,6 @@
 """Super-resolution pieces: bundled images, on-device patch sampling, MATLAB bicubic, models."""
 
+from l1jax.registry import MODELS as _MODEL_REGISTRY
 from l1jax.sr._data import IMAGE_EXTENSIONS as IMAGE_EXTENSIONS
 from l1jax.sr._data import TEST_IMAGES as TEST_IMAGES
 from l1jax.sr._data import TRAIN_IMAGES as TRAIN_IMAGES
@@ -21,8 +22,6 @@ from l1jax.sr._resize import downsample as downsample
 from l1jax.sr._resize import imresize as imresize
 from l1jax.sr._resize import modcrop as modcrop
 from l1jax.sr._resize import upsample as upsample
-
-from l1jax.registry import MODELS as _MODEL_REGISTRY
 
 
 def _register_models() -> None:

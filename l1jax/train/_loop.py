@@ -159,8 +159,11 @@ def make_optimizer(cfg: Any) -> tuple[optax.GradientTransformation, Callable]:
     if isinstance(base_lr, (bool, str)) or (
         isinstance(base_lr, (int, float)) and not (math.isfinite(base_lr) and base_lr > 0)
     ):
-        raise ConfigError(key="optimizer.learning_rate", expected="a number > 0",
-                          given=f"{base_lr!r} ({type(base_lr).__name__})")
+        raise ConfigError(
+            key="optimizer.learning_rate",
+            expected="a number > 0",
+            given=f"{base_lr!r} ({type(base_lr).__name__})",
+        )
     lr = make_schedule(cfg.schedule, total_steps=cfg.train.steps, learning_rate=base_lr)
     sched_name, sched_kwargs = split_spec(cfg.schedule, "schedule")
     # A constant rate goes in as a number: some optimizers (ISTA, FISTA) take no schedule.
@@ -173,27 +176,39 @@ def make_optimizer(cfg: Any) -> tuple[optax.GradientTransformation, Callable]:
 
 def _check_sections(cfg: Any) -> None:
     tc = cfg.train
-    for key, low in (("steps", 0), ("steps_per_call", 1), ("log_every", 1), ("eval_every", 0),
-                     ("checkpoint_every", 0), ("keep_checkpoints", 1)):
+    for key, low in (
+        ("steps", 0),
+        ("steps_per_call", 1),
+        ("log_every", 1),
+        ("eval_every", 0),
+        ("checkpoint_every", 0),
+        ("keep_checkpoints", 1),
+    ):
         value = getattr(tc, key)
         if value < low:
             raise ConfigError(key=f"train.{key}", expected=f"an int >= {low}", given=repr(value))
     if tc.batch_size is not None and tc.batch_size < 1:
-        raise ConfigError(key="train.batch_size", expected="null or an int >= 1",
-                          given=repr(tc.batch_size))
+        raise ConfigError(
+            key="train.batch_size", expected="null or an int >= 1", given=repr(tc.batch_size)
+        )
     if not (isinstance(tc.progress_every, (int, float)) and tc.progress_every >= 0):
-        raise ConfigError(key="train.progress_every", expected="a number of seconds >= 0",
-                          given=repr(tc.progress_every))
+        raise ConfigError(
+            key="train.progress_every",
+            expected="a number of seconds >= 0",
+            given=repr(tc.progress_every),
+        )
     if tc.clip_norm is not None and not tc.clip_norm > 0:
         raise ConfigError(key="train.clip_norm", expected="null or > 0", given=repr(tc.clip_norm))
     for key, allowed in (("loop", LOOP_MODES), ("sweep_mode", SWEEP_MODES)):
         value = getattr(tc, key)
         if value not in allowed:
-            raise ConfigError(key=f"train.{key}", expected=f"one of {list(allowed)}",
-                              given=repr(value))
+            raise ConfigError(
+                key=f"train.{key}", expected=f"one of {list(allowed)}", given=repr(value)
+            )
     if tc.ema_decay is not None and not 0 <= tc.ema_decay < 1:
-        raise ConfigError(key="train.ema_decay", expected="null or in [0, 1)",
-                          given=repr(tc.ema_decay))
+        raise ConfigError(
+            key="train.ema_decay", expected="null or in [0, 1)", given=repr(tc.ema_decay)
+        )
     for section in ("schedule", "optimizer"):
         try:
             if section == "optimizer":
@@ -214,31 +229,42 @@ def check_seed(seed: Any, key: str = "seed") -> None:
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not low <= seed <= high:
         raise ConfigError(
-            f"seeds are int{bits} (outside that range they would alias others)", key=key,
-            expected=f"an int in [{low}, {high}]", given=repr(seed),
+            f"seeds are int{bits} (outside that range they would alias others)",
+            key=key,
+            expected=f"an int in [{low}, {high}]",
+            given=repr(seed),
         )
 
 
 def check_distributed(cfg: Any) -> None:
     """The ``distributed`` section names a whole cluster, or nothing (auto-detection)."""
     d = cfg.distributed
-    given = {"coordinator_address": d.coordinator_address, "num_processes": d.num_processes,
-             "process_id": d.process_id}
+    given = {
+        "coordinator_address": d.coordinator_address,
+        "num_processes": d.num_processes,
+        "process_id": d.process_id,
+    }
     if not d.enabled:
         return
     if any(v is not None for v in given.values()) and any(v is None for v in given.values()):
         missing = [k for k, v in given.items() if v is None]
         raise ConfigError(
             "set all three of coordinator_address, num_processes and process_id, or none "
-            "(auto-detected clusters)", key=f"distributed.{missing[0]}",
-            expected="a value", given="null",
+            "(auto-detected clusters)",
+            key=f"distributed.{missing[0]}",
+            expected="a value",
+            given="null",
         )
     if d.num_processes is not None and d.num_processes < 1:
-        raise ConfigError(key="distributed.num_processes", expected="an int >= 1",
-                          given=repr(d.num_processes))
+        raise ConfigError(
+            key="distributed.num_processes", expected="an int >= 1", given=repr(d.num_processes)
+        )
     if d.process_id is not None and not 0 <= d.process_id < d.num_processes:
-        raise ConfigError(key="distributed.process_id",
-                          expected=f"an int in [0, {d.num_processes})", given=repr(d.process_id))
+        raise ConfigError(
+            key="distributed.process_id",
+            expected=f"an int in [0, {d.num_processes})",
+            given=repr(d.process_id),
+        )
 
 
 def check_config(cfg: Any) -> Grid | None:
@@ -267,7 +293,9 @@ def check_config(cfg: Any) -> Grid | None:
                 except ConfigError as e:
                     raise ConfigError(
                         f"the swept value {value!r} of {key}: {e.detail or 'invalid'}",
-                        key=f"sweep.{key}", expected=e.expected, given=e.given,
+                        key=f"sweep.{key}",
+                        expected=e.expected,
+                        given=e.given,
                     ) from None
     return grid
 
@@ -327,8 +355,10 @@ _TRACER_ERRORS = (
 def _leading_size(tree: PyTree, axis: int) -> int | None:
     sizes = {x.shape[axis] for x in jax.tree.leaves(tree) if hasattr(x, "shape") and x.ndim > axis}
     if len(sizes) > 1:
-        raise ValueError(f"Problem.data leaves must share their leading (example) axis, got "
-                         f"sizes {sorted(sizes)}")
+        raise ValueError(
+            f"Problem.data leaves must share their leading (example) axis, got "
+            f"sizes {sorted(sizes)}"
+        )
     return sizes.pop() if sizes else None
 
 
@@ -448,8 +478,11 @@ class _Program:
             return problem  # sampled batches are still sharded; the data stays whole
         if self._placer is None:
             shardings = jax.tree.map(
-                lambda x: parallel.batch_sharding(self.mesh, x.ndim, axis=axis)
-                if x.ndim > axis else parallel.replicated(self.mesh),
+                lambda x: (
+                    parallel.batch_sharding(self.mesh, x.ndim, axis=axis)
+                    if x.ndim > axis
+                    else parallel.replicated(self.mesh)
+                ),
                 problem.data,
             )
             self._placer = jax.jit(lambda data: data, out_shardings=shardings)
@@ -708,13 +741,16 @@ class MetricsLog:
 
 
 def _progress_mode(requested: bool | None, cfg: Any) -> str | None:
-    """"bar" (tqdm on stderr) when stdout and stderr are terminals, "lines" (plain lines on
+    """ "bar" (tqdm on stderr) when stdout and stderr are terminals, "lines" (plain lines on
     stdout) otherwise, None for no progress (``train.progress`` off, under pytest, or not
     process 0); ``requested`` True/False forces the bar on or progress off."""
     if requested is not None:
         return "bar" if requested else None
-    if (not cfg.train.progress or "PYTEST_CURRENT_TEST" in os.environ
-            or not parallel.is_main_process()):
+    if (
+        not cfg.train.progress
+        or "PYTEST_CURRENT_TEST" in os.environ
+        or not parallel.is_main_process()
+    ):
         return None
     return "bar" if sys.stdout.isatty() and sys.stderr.isatty() else "lines"
 
@@ -750,8 +786,11 @@ class _ProgressLines:
             rate = done / elapsed if done > 0 and elapsed > 0 else float("nan")
         eta = (self.total - step) / rate if rate > 0 else float("nan")
         pct = 100 * step / self.total if self.total else 100.0
-        print(f"{self.name}: step {step}/{self.total} ({pct:.0f}%)  loss {loss:.6g}  "
-              f"{rate:.1f} steps/s  elapsed {_clock(elapsed)}  eta {_clock(eta)}", flush=True)
+        print(
+            f"{self.name}: step {step}/{self.total} ({pct:.0f}%)  loss {loss:.6g}  "
+            f"{rate:.1f} steps/s  elapsed {_clock(elapsed)}  eta {_clock(eta)}",
+            flush=True,
+        )
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -820,8 +859,11 @@ def train(
         ckpt_dir = workdir / "checkpoints" / (tag or "main")
         manager = CheckpointManager(ckpt_dir, keep=tc.keep_checkpoints)
         last = manager.latest()
-        damaged = [p for p in damaged_checkpoints(ckpt_dir)
-                   if last is None or int(p.stem.split("_")[-1]) > last.step]
+        damaged = [
+            p
+            for p in damaged_checkpoints(ckpt_dir)
+            if last is None or int(p.stem.split("_")[-1]) > last.step
+        ]
         if damaged:
             bad = damaged[-1]
             good = f"the newest good one is step {last.step}" if last else "no good one is left"
@@ -870,8 +912,15 @@ def train(
     def save(step: int, finished: bool = False) -> None:
         nonlocal saved_step
         if manager is not None and saved_step != step:
-            manager.save(step, state, tag=tag, total_steps=tc.steps, finished=finished,
-                         config_sha256=config_sha, time=time.time())
+            manager.save(
+                step,
+                state,
+                tag=tag,
+                total_steps=tc.steps,
+                finished=finished,
+                config_sha256=config_sha,
+                time=time.time(),
+            )
             saved_step = step
 
     step = int(parallel.to_host(state.step).reshape(-1)[0])
@@ -895,8 +944,14 @@ def train(
     if mode == "bar":
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=step, desc=tag or "train", unit="step",
-                   dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=total,
+            initial=step,
+            desc=tag or "train",
+            unit="step",
+            dynamic_ncols=True,
+            leave=False,
+        )
     elif mode == "lines" and step < total:
         lines = _ProgressLines(tag, step, total, tc.progress_every)
     prefix = {"tag": tag} if tag else {}
@@ -918,9 +973,11 @@ def train(
             for i in range(good):
                 s = step + i + 1
                 if every(tc.log_every, s) or s == total:
-                    records += metric_records({**prefix, "step": s},
-                                              {**{k: v[i] for k, v in bufs.items()},
-                                               "steps_per_s": rate}, grid)
+                    records += metric_records(
+                        {**prefix, "step": s},
+                        {**{k: v[i] for k, v in bufs.items()}, "steps_per_s": rate},
+                        grid,
+                    )
             log.write(records)
             if not ok:
                 bad = step + done
@@ -933,13 +990,19 @@ def train(
                 bar.set_postfix(loss=_summary(bufs["loss"][n - 1]), refresh=False)
                 bar.update(n)
             if lines is not None:
-                lines.update(step, _summary(bufs["loss"][n - 1]),
-                             n_run / t_run if t_run > 0 else float("nan"))
+                lines.update(
+                    step,
+                    _summary(bufs["loss"][n - 1]),
+                    n_run / t_run if t_run > 0 else float("nan"),
+                )
             if task.evaluate is not None and (every(tc.eval_every, step) or step == total):
                 evals = jax.tree.map(parallel.to_host, prog.evaluate(state, problem, hp))
                 evaluated_at = step
-                log.write(metric_records({**prefix, "step": step},
-                                         {f"eval/{k}": v for k, v in evals.items()}, grid))
+                log.write(
+                    metric_records(
+                        {**prefix, "step": step}, {f"eval/{k}": v for k, v in evals.items()}, grid
+                    )
+                )
             if every(tc.checkpoint_every, step) or step == total:
                 save(step, finished=step == total)
             for hook in hooks:
@@ -986,14 +1049,23 @@ def _warn_metrics(report: dict[str, Any], log: MetricsLog, tag: str, step: int) 
         return
     what = f"tag {tag!r}" if tag else "the run"
     if not report["exists"]:
-        print(f"warning: resuming {what} from step {step} but {log.path} is missing: the metrics "
-              f"of steps up to {step} are lost", file=sys.stderr)
+        print(
+            f"warning: resuming {what} from step {step} but {log.path} is missing: the metrics "
+            f"of steps up to {step} are lost",
+            file=sys.stderr,
+        )
     elif report["damaged"]:
-        print(f"warning: {log.path}: dropped {report['damaged']} damaged line(s) while resuming "
-              f"{what} from step {step}", file=sys.stderr)
+        print(
+            f"warning: {log.path}: dropped {report['damaged']} damaged line(s) while resuming "
+            f"{what} from step {step}",
+            file=sys.stderr,
+        )
     elif step > 0 and not report["kept"]:
-        print(f"warning: resuming {what} from step {step} but {log.path} has no line of it: "
-              f"the metrics of steps up to {step} are lost", file=sys.stderr)
+        print(
+            f"warning: resuming {what} from step {step} but {log.path} has no line of it: "
+            f"the metrics of steps up to {step} are lost",
+            file=sys.stderr,
+        )
 
 
 def _summary(x: np.ndarray) -> float:

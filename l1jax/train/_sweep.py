@@ -135,7 +135,9 @@ def make_grid(cfg: Any) -> Grid | None:
         if current is _ABSENT:
             known = sorted(k for k in flatten(cfg) if not k.startswith("sweep"))
             raise ConfigError(
-                "unknown key", key=where, expected=f"a key of the config ({', '.join(known)})",
+                "unknown key",
+                key=where,
+                expected=f"a key of the config ({', '.join(known)})",
                 given=repr(key),
             )
         if not isinstance(vals, (list, tuple)) or not vals:
@@ -146,11 +148,15 @@ def make_grid(cfg: Any) -> Grid | None:
             if isinstance(v, str) or isinstance(current, str) or hint is str:
                 raise ConfigError(
                     "strings cannot be vmapped; loop over them in the study instead",
-                    key=where, expected="numbers", given=repr(list(vals)),
+                    key=where,
+                    expected="numbers",
+                    given=repr(list(vals)),
                 )
             if not isinstance(v, (int, float, bool)):
                 raise ConfigError(
-                    "only scalar numbers can be vmapped", key=where, expected="int, float or bool",
+                    "only scalar numbers can be vmapped",
+                    key=where,
+                    expected="int, float or bool",
                     given=f"{v!r} ({type(v).__name__})",
                 )
             if kind is int and (isinstance(v, float) or isinstance(v, bool)):
@@ -160,9 +166,12 @@ def make_grid(cfg: Any) -> Grid | None:
         seen: list[Any] = []
         for v in vals:
             if any(v == u for u in seen):
-                raise ConfigError("each value once: a repeated grid point trains the same thing "
-                                  "twice", key=where, expected="distinct values",
-                                  given=repr(list(vals)))
+                raise ConfigError(
+                    "each value once: a repeated grid point trains the same thing twice",
+                    key=where,
+                    expected="distinct values",
+                    given=repr(list(vals)),
+                )
             seen.append(v)
         axes.append(tuple(vals))
     keys = tuple(sweep)
