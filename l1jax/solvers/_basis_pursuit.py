@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jax.typing import ArrayLike
 
+from l1jax._lapack import unbatched
 from l1jax.solvers import _validate as v
 from l1jax.solvers._linalg import smallest_k, weighted_gram
 from l1jax.solvers._result import SolverResult
@@ -58,7 +59,7 @@ def _vertex(A, b, x):
     m = A.shape[0]
     absx = jnp.abs(x)
     idx = smallest_k(jnp.max(absx) - absx, m)
-    lu = jsl.lu_factor(A[:, idx])  # one LU for both solves, see _certify._basis_solve
+    lu = jsl.lu_factor(A[:, idx])  # one factorisation for the primal and the dual solve
     xs = jsl.lu_solve(lu, b)
     eps = 10 * float(jnp.finfo(A.dtype).eps) ** 0.5
     # Entries that vanish on the basis are degenerate; sign 0 keeps them inside [-1, 1].
@@ -121,8 +122,6 @@ def _admm(A, b, tol, max_steps, polish):
         carry = (x, z, u / f, rho * f, z_old)
         # rho u estimates a subgradient A^T nu of ||x||_1 (the multiplier of x = z).
         nu = jsl.cho_solve(chol, A @ (rho * u))
-        # The barrier orders the vertex LU after this solve (see _certify._basis_solve on why).
-        nu, x = jax.lax.optimization_barrier((nu, x))
         best = _Best.update(best, A, b, x, nu, polish)
         return carry, best, k + _INNER
 
@@ -212,8 +211,13 @@ _SOLVERS = {"admm": _admm, "ipm": _ipm}
 
 @functools.partial(jax.jit, static_argnames=("method", "max_steps", "polish"))
 def _solve(A, b, tol, *, method, max_steps, polish):
-    x, obj, k, gap = _SOLVERS[method](A, b, tol, max_steps, polish)
-    return SolverResult(x, obj, k, (gap <= tol) & jnp.all(jnp.isfinite(x)), gap)
+    # unbatched: a vmap on the CPU runs one problem at a time, so no LAPACK call is batched
+    # (batched LAPACK calls can deadlock jaxlib 0.10's CPU thread pool, see l1jax._lapack).
+    def one_problem(A, b, tol):
+        x, obj, k, gap = _SOLVERS[method](A, b, tol, max_steps, polish)
+        return SolverResult(x, obj, k, (gap <= tol) & jnp.all(jnp.isfinite(x)), gap)
+
+    return unbatched(one_problem)(A, b, tol)
 
 
 def basis_pursuit(

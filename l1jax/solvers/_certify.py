@@ -66,9 +66,7 @@ def relative_gap(gap, obj, y):
 
 def _basis_solve(X, y, tau, idx):
     """Vertex through the rows ``idx``: ``(b, r, dual u, basis dual a, lu, in_basis, inside)``."""
-    lu = jsl.lu_factor(X[idx])
-    # One LU for both solves: two independent LAPACK factorisations can run on concurrent XLA
-    # threads, and SciPy's multithreaded OpenBLAS (which jaxlib calls on CPU) can deadlock then.
+    lu = jsl.lu_factor(X[idx])  # one factorisation for the primal and the dual solve
     b = jsl.lu_solve(lu, y[idx])
     r = y - X @ b
     in_basis = jnp.zeros(r.shape, bool).at[idx].set(True)

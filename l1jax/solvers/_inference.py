@@ -22,6 +22,7 @@ from jax.scipy.stats import norm
 from jax.typing import ArrayLike
 
 from l1jax._checks import check_range
+from l1jax._lapack import unbatched
 from l1jax.solvers import _validate as v
 from l1jax.solvers._quantile import quantile_regression
 
@@ -255,7 +256,8 @@ def _covariance(X, y, coef, tau, key, kernel, bandwidth, *, vcov, num_bootstrap)
             cov, converged = _bootstrap_cov(X, y, t, idx)
         return cov, h, 1 / f0, converged
 
-    return jax.vmap(one)(tau, coef) if tau.ndim == 1 else one(tau, coef)
+    # unbatched: no batched LAPACK call on the CPU (they can deadlock, see l1jax._lapack).
+    return jax.vmap(unbatched(one))(tau, coef) if tau.ndim == 1 else one(tau, coef)
 
 
 @functools.partial(jax.jit, static_argnames=("df", "alpha"))

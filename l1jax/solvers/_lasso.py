@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from l1jax._checks import check_range
+from l1jax._lapack import unbatched
 from l1jax.solvers import _validate as v
 from l1jax.solvers._result import SolverResult
 
@@ -158,6 +159,15 @@ def _run(G, c, yy, lam, tol, max_steps, polish, method, evals, evecs):
 
 @functools.partial(jax.jit, static_argnames=("method", "max_steps", "polish"))
 def _solve(X, y, lam, tol, *, method, max_steps, polish):
+    # unbatched: a vmap on the CPU runs one problem at a time, so no LAPACK call is batched
+    # (batched LAPACK calls can deadlock jaxlib 0.10's CPU thread pool, see l1jax._lapack).
+    one_problem = functools.partial(
+        _solve_problem, method=method, max_steps=max_steps, polish=polish
+    )
+    return unbatched(one_problem)(X, y, lam, tol)
+
+
+def _solve_problem(X, y, lam, tol, *, method, max_steps, polish):
     n = X.shape[0]
     G = X.T @ X / n
     c = y @ X / n
@@ -170,7 +180,7 @@ def _solve(X, y, lam, tol, *, method, max_steps, polish):
         obj = 0.5 * jnp.mean((y - X @ b) ** 2) + lam_ * jnp.sum(jnp.abs(b))
         return SolverResult(b, obj, k, (gap <= tol) & jnp.all(jnp.isfinite(b)), gap)
 
-    return jax.vmap(one)(lam) if lam.ndim == 1 else one(lam)
+    return jax.vmap(unbatched(one))(lam) if lam.ndim == 1 else one(lam)
 
 
 def lasso(

@@ -20,6 +20,7 @@ import jax.scipy.linalg as jsl
 from jax.typing import ArrayLike
 
 from l1jax._checks import check_range
+from l1jax._lapack import unbatched
 from l1jax.solvers import _validate as v
 from l1jax.solvers._certify import (
     feasible_dual,
@@ -245,6 +246,15 @@ _SOLVERS = {"ipm": _ipm, "admm": _admm, "irls": _irls}
 
 @functools.partial(jax.jit, static_argnames=("method", "max_steps", "polish"))
 def _solve(X, y, tau, tol, *, method, max_steps, polish):
+    # unbatched: a vmap on the CPU runs one problem at a time, so no LAPACK call is batched
+    # (batched LAPACK calls can deadlock jaxlib 0.10's CPU thread pool, see l1jax._lapack).
+    one_problem = functools.partial(
+        _solve_problem, method=method, max_steps=max_steps, polish=polish
+    )
+    return unbatched(one_problem)(X, y, tau, tol)
+
+
+def _solve_problem(X, y, tau, tol, *, method, max_steps, polish):
     n, d = X.shape
     eq = equilibrate(X)
     Xs = eq.Xs
@@ -277,7 +287,7 @@ def _solve(X, y, tau, tol, *, method, max_steps, polish):
         return SolverResult(coef, pinball_sum(r, t) / n, k, ok, rel)
 
     # X-only work (equilibration, the Gram factor, the least-squares start) stays unbatched.
-    return jax.vmap(one)(tau) if tau.ndim == 1 else one(tau)
+    return jax.vmap(unbatched(one))(tau) if tau.ndim == 1 else one(tau)
 
 
 def prepare(fn, X, y, tau, method, tol, max_steps):
