@@ -29,6 +29,7 @@ import numpy as np
 from l1jax import experiment
 from l1jax.config import ConfigError, RunConfig, TrainConfig, check_name
 from l1jax.registry import DATASETS, LOSSES, MODELS
+from l1jax.solvers import reference
 from l1jax.train import Problem, Task, bind, make_grid
 
 
@@ -101,38 +102,17 @@ def _design(x: np.ndarray) -> np.ndarray:
 
 
 def exact_fit(spec: dict[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The exact minimiser ``(w, b)`` of the mean loss, from SciPy/NumPy in float64."""
-    import scipy.optimize
-
+    """The exact minimiser ``(w, b)`` of the mean loss, float64 (``l1jax.solvers.reference``)."""
     a = _design(np.asarray(x, np.float64))
     y = np.asarray(y, np.float64)
     name = spec["name"]
     if name == "mse":
         return np.linalg.lstsq(a, y, rcond=None)[0]
     if name == "l1":
-        # min 1'u + 1'v  s.t.  A beta + u - v = y,  u, v >= 0  (beta free).
-        n, p = a.shape
-        c = np.concatenate([np.zeros(p), np.ones(2 * n)])
-        eq = np.concatenate([a, np.eye(n), -np.eye(n)], axis=1)
-        bounds = [(None, None)] * p + [(0, None)] * (2 * n)
-        res = scipy.optimize.linprog(c, A_eq=eq, b_eq=y, bounds=bounds, method="highs")
-        return res.x[:p]
+        return reference.lad_lp(a, y)[0]
     if name in ("huber", "smooth_l1"):
         # smooth_l1(beta) = huber(delta=beta) / beta: the same minimiser.
-        delta = float(spec.get("delta", spec.get("beta", 1.0)))
-
-        def f(beta):
-            r = a @ beta - y
-            q = np.abs(r) <= delta
-            val = np.where(q, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta)).mean()
-            grad = a.T @ np.where(q, r, delta * np.sign(r)) / len(y)
-            return val, grad
-
-        start = np.linalg.lstsq(a, y, rcond=None)[0]
-        res = scipy.optimize.minimize(
-            f, start, jac=True, method="BFGS", options={"gtol": 1e-12, "maxiter": 10_000}
-        )
-        return res.x
+        return reference.huber_fit(a, y, float(spec.get("delta", spec.get("beta", 1.0))))[0]
     raise ValueError(f"no exact minimiser for loss {name!r}")
 
 

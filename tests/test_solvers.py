@@ -228,3 +228,14 @@ def test_reference_closed_forms():
     coef, _ = ref.lasso_cd(X, np.arange(8.0), 0.5)
     c = X.T @ np.arange(8.0) / 8
     np.testing.assert_allclose(coef, np.sign(c) * np.maximum(np.abs(c) - 0.5, 0), atol=1e-10)
+
+
+def test_reference_huber_fit_small_delta_is_lad_large_delta_is_least_squares():
+    X, y = regression(5)
+    beta, _ = ref.huber_fit(X, y, delta=1e3)
+    np.testing.assert_allclose(beta, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-8)
+    beta, obj = ref.huber_fit(X, y, delta=1e-4)
+    _, f = ref.lad_lp(X, y)
+    assert abs(obj / 1e-4 - f) <= 1e-3 * f  # huber_delta / delta -> |r| as delta -> 0
+    with pytest.raises(ValueError, match="delta must be > 0"):
+        ref.huber_fit(X, y, delta=0.0)

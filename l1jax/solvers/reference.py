@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["lad_lp", "quantile_lp", "lasso_cd", "basis_pursuit_lp"]
+__all__ = ["lad_lp", "quantile_lp", "lasso_cd", "basis_pursuit_lp", "huber_fit"]
 
 
 def _scipy():
@@ -100,3 +100,31 @@ def basis_pursuit_lp(A: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, float]:
     pq = _linprog(np.ones(2 * n), np.hstack([A, -A]), b, [(0, None)] * (2 * n))
     x = pq[:n] - pq[n:]
     return x, float(np.sum(np.abs(x)))
+
+
+def huber_fit(X: ArrayLike, y: ArrayLike, delta: float = 1.0) -> tuple[np.ndarray, float]:
+    """Huber regression ``min_b mean(huber_delta(y - X b))`` by SciPy's BFGS to ``gtol=1e-12``.
+
+    ``huber_delta(r) = r^2 / 2`` for ``|r| <= delta``, ``delta (|r| - delta / 2)`` beyond (as
+    ``l1jax.losses.huber``); ``smooth_l1`` with ``beta`` is ``huber`` with ``delta = beta``
+    divided by ``beta``, so it has the same minimiser. Smooth and convex: BFGS from the least
+    squares start converges to the unique minimiser of a full-rank ``X``.
+    """
+    opt, _ = _scipy()
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y, np.float64)
+    if not delta > 0:
+        raise ValueError(f"huber_fit: delta must be > 0, got delta={delta!r}.")
+
+    def f(beta):
+        r = X @ beta - y
+        q = np.abs(r) <= delta
+        val = np.where(q, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta)).mean()
+        grad = X.T @ np.where(q, r, delta * np.sign(r)) / len(y)
+        return val, grad
+
+    start = np.linalg.lstsq(X, y, rcond=None)[0]
+    res = opt.minimize(
+        f, start, jac=True, method="BFGS", options={"gtol": 1e-12, "maxiter": 10_000}
+    )
+    return res.x, float(f(res.x)[0])
