@@ -177,10 +177,12 @@ def _admm(X, y, tau, tol, max_steps, polish, chol):
         z_old = z
         b, z, u, rho, xb = admm_step((b, z, u, rho))
         res_p = jnp.linalg.norm(xb + z - y)
-        res_d = rho * jnp.linalg.norm(X @ jsl.cho_solve(chol, (z - z_old) @ X))
+        # ||P (z - z_old)|| with P the projection onto range(X): sqrt(w^T (X^T X)^-1 w).
+        w = (z - z_old) @ X
+        res_d = rho * jnp.sqrt(jnp.maximum(w @ jsl.cho_solve(chol, w), 0))
         eps_p = tol * jnp.maximum(jnp.maximum(jnp.linalg.norm(xb), jnp.linalg.norm(z)), tiny)
         eps_d = tol * jnp.maximum(rho * jnp.linalg.norm(u), tiny)
-        best = _Best.update(best, X, y, tau, chol, b, -rho * u, polish)
+        best = _Best.update(best, X, y, tau, chol, b, -rho * u, polish, y - xb)
         # Residual balancing (Boyd et al. 2011, sec. 3.4.1); the scaled dual u follows rho.
         adapt = k < _ADMM_ADAPT_UNTIL * _ADMM_INNER
         up = adapt & (res_p / eps_p > 10 * res_d / eps_d)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from l1jax._checks import is_concrete
+from l1jax._checks import as_array, check_real, is_concrete
 
 METHODS_NOTE = "expected one of {}, got method={!r}."
 
@@ -22,10 +22,7 @@ def float_arrays(fn: str, **arrays: ArrayLike) -> list[jax.Array]:
     """
     arrs = []
     for name, a in arrays.items():
-        try:
-            arr = jnp.asarray(a)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"{fn}: {name} must be an array of real numbers, got {a!r:.80}.") from e
+        arr = as_array(a, name, fn=fn, expected="an array of real numbers")
         ok = jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype in (jnp.float32, jnp.float64)
         if not ok:
             kind = "float32/float64 or integer"
@@ -90,15 +87,8 @@ def max_step(v: jax.Array, dv: jax.Array) -> jax.Array:
 
 def real_array(fn: str, name: str, value: ArrayLike) -> jax.Array:
     """``jnp.asarray`` for a real hyperparameter array, naming the argument when it is not one."""
-    try:
-        arr = jnp.asarray(value)
-    except (TypeError, ValueError) as e:
-        raise TypeError(
-            f"{fn}: {name} must be a real number or array, got {name}={value!r}."
-        ) from e
-    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
-        raise TypeError(f"{fn}: {name} must be a real number or array, got dtype {arr.dtype}.")
-    return arr
+    check_real(name, value, fn=fn, scalar=False)
+    return jnp.asarray(value)
 
 
 def check_full_rank(fn: str, name: str, M: jax.Array, along: str = "column") -> None:
