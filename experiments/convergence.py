@@ -39,51 +39,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from l1jax import experiment, losses, optim, penalties, solvers
+from l1jax import datasets, losses, optim, penalties, runner, solvers
 from l1jax._lapack import unbatched
-from l1jax.config import ConfigError, StudyConfig
+from l1jax.runner import ConfigError, StudyConfig
 from l1jax.solvers import reference
 
 # --- problems ------------------------------------------------------------------------------------
 
-# Every LAPACK call here is vmapped over seeds. Batched, jaxlib 0.10 spreads one call over the
-# CPU thread pool and blocks a pool thread until it is done, and two such calls running at once
-# (the QRs of the LAD and the lasso designs) can hang the process for good on a 2-core machine;
-# one matrix at a time never blocks (l1jax._lapack). The cost is nil at these sizes.
-_orthonormal_basis = unbatched(lambda a: jnp.linalg.qr(a)[0])
+# The problem generators are l1jax.datasets' (their QRs run one matrix at a time under vmap).
 _spectral_norm = unbatched(lambda X: jnp.linalg.norm(X, 2))
-
-
-def design(key: jax.Array, *, n: int, d: int, kappa: float) -> jax.Array:
-    """``X = sqrt(n) Q1 diag(sqrt(ev)) Q2^T`` with random orthonormal ``Q1, Q2``.
-
-    ``X^T X / n`` then has the eigenvalues ``ev_j = kappa^(-j/(d-1))``, ``j = 0..d-1``.
-    """
-    k1, k2 = jax.random.split(key)
-    q1 = _orthonormal_basis(jax.random.normal(k1, (n, d)))
-    q2 = _orthonormal_basis(jax.random.normal(k2, (d, d)))
-    ev = jnp.asarray(kappa, q1.dtype) ** (-jnp.arange(d) / max(d - 1, 1))
-    return jnp.sqrt(n) * (q1 * jnp.sqrt(ev)[None, :]) @ q2.T
-
-
-def lad_problem(key: jax.Array, *, n: int, d: int, kappa: float, noise: float):
-    """``y = X w + noise * Laplace``, ``w ~ N(0, I)``."""
-    kx, kw, ke = jax.random.split(key, 3)
-    X = design(kx, n=n, d=d, kappa=kappa)
-    w = jax.random.normal(kw, (d,))
-    return X, X @ w + noise * jax.random.laplace(ke, (n,))
-
-
-def lasso_problem(key: jax.Array, *, n: int, d: int, kappa: float, noise: float, lam_ratio: float):
-    """``y = X w + noise * N(0, 1)`` and ``lam = lam_ratio * ||X^T y||_inf / n``.
-
-    ``||X^T y||_inf / n`` is the smallest ``lam`` whose lasso solution is 0.
-    """
-    kx, kw, ke = jax.random.split(key, 3)
-    X = design(kx, n=n, d=d, kappa=kappa)
-    w = jax.random.normal(kw, (d,))
-    y = X @ w + noise * jax.random.normal(ke, (n,))
-    return X, y, lam_ratio * jnp.max(jnp.abs(X.T @ y)) / n
 
 
 @functools.partial(jax.jit, static_argnames=("lad", "lasso", "num_seeds"))
@@ -92,12 +56,12 @@ def make_problems(key: jax.Array, *, lad: tuple, lasso: tuple, num_seeds: int):
     ``lasso = (n, d, kappa, noise, lam_ratio)``), stacked on a leading seed axis."""
     lad_key, lasso_key = jax.random.split(key)
     n, d, kappa, noise = lad
-    lad_data = jax.vmap(lambda k: lad_problem(k, n=n, d=d, kappa=kappa, noise=noise))(
+    lad_data = jax.vmap(lambda k: datasets.lad_problem(k, n=n, d=d, kappa=kappa, noise=noise))(
         jax.random.split(lad_key, num_seeds)
     )
     n, d, kappa, noise, lam_ratio = lasso
     lasso_data = jax.vmap(
-        lambda k: lasso_problem(k, n=n, d=d, kappa=kappa, noise=noise, lam_ratio=lam_ratio)
+        lambda k: datasets.lasso_problem(k, n=n, d=d, kappa=kappa, noise=noise, lam_ratio=lam_ratio)
     )(jax.random.split(lasso_key, num_seeds))
     return lad_data, lasso_data
 
@@ -537,12 +501,12 @@ def _method_summary(name, k, gap, floor, f_ref) -> dict[str, Any]:
     }
 
 
-def run(cfg: ConvergenceConfig, run: experiment.Run) -> dict[str, Any]:
+def run(cfg: ConvergenceConfig, run: runner.Run) -> dict[str, Any]:
     with jax.enable_x64(True):
         return _run(cfg, run)
 
 
-def _run(cfg: ConvergenceConfig, run: experiment.Run) -> dict[str, Any]:
+def _run(cfg: ConvergenceConfig, run: runner.Run) -> dict[str, Any]:
     K = cfg.num_steps
     k = np.arange(1, K + 1)
     p, q = cfg.lad, cfg.lasso
@@ -788,7 +752,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-STUDY = experiment.Study(
+STUDY = runner.Study(
     name="convergence",
     schema=ConvergenceConfig,
     run=run,
@@ -798,4 +762,4 @@ STUDY = experiment.Study(
 )
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(STUDY))
+    raise SystemExit(runner.main(STUDY))

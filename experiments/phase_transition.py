@@ -59,8 +59,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import optimize, stats
 
-from l1jax import experiment, solvers
-from l1jax.config import ConfigError, StudyConfig
+from l1jax import runner, solvers
+from l1jax.runner import ConfigError, StudyConfig
 from l1jax.solvers import reference
 
 SIGNALS = ("rademacher", "gaussian")
@@ -307,7 +307,7 @@ def _reference_check(cfg, keys, ms, ks, err, near, statics) -> dict[str, Any]:
     }
 
 
-def run(cfg: PhaseTransitionConfig, run: experiment.Run) -> dict[str, Any]:
+def run(cfg: PhaseTransitionConfig, run: runner.Run) -> dict[str, Any]:
     g = cfg.grid
     delta, m, rho, k = grid_values(cfg)
     nd, nr, T = len(delta), len(rho), g.trials
@@ -461,7 +461,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-STUDY = experiment.Study(
+STUDY = runner.Study(
     name="phase_transition",
     schema=PhaseTransitionConfig,
     run=run,
@@ -471,4 +471,4 @@ STUDY = experiment.Study(
 )
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(STUDY))
+    raise SystemExit(runner.main(STUDY))

@@ -36,8 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from l1jax import experiment, solvers
-from l1jax.config import ConfigError, StudyConfig
+from l1jax import runner, solvers
+from l1jax.runner import ConfigError, StudyConfig
 
 NOISES = ("gaussian", "laplace")
 _QUAD_NODES = 64
@@ -201,7 +201,7 @@ def monte_carlo(key: jax.Array, taus: jax.Array, d: DataConfig, *, method: str, 
 # --- the study -----------------------------------------------------------------------------------
 
 
-def run(cfg: QuantileConfig, run: experiment.Run) -> dict[str, Any]:
+def run(cfg: QuantileConfig, run: runner.Run) -> dict[str, Any]:
     d = cfg.data
     taus_np = np.asarray(cfg.taus, dtype=np.float64)
     with jax.enable_x64(True):
@@ -342,7 +342,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-STUDY = experiment.Study(
+STUDY = runner.Study(
     name="quantile",
     schema=QuantileConfig,
     run=run,
@@ -352,4 +352,4 @@ STUDY = experiment.Study(
 )
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(STUDY))
+    raise SystemExit(runner.main(STUDY))

@@ -20,17 +20,19 @@ Run: ``python experiments/robustness.py --config configs/robustness/default.yaml
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l1jax import experiment
-from l1jax.config import ConfigError, RunConfig, TrainConfig, check_name
-from l1jax.registry import DATASETS, LOSSES, MODELS
+from l1jax import runner
+from l1jax.runner import ConfigError, Problem, RunConfig, Task, TrainConfig, bind, make_grid
+from l1jax.runner.config import check_name
+from l1jax.runner.registry import DATASETS, LOSSES, MODELS
 from l1jax.solvers import reference
-from l1jax.train import Problem, Task, bind, make_grid
 
 
 @dataclasses.dataclass
@@ -57,8 +59,6 @@ class RobustnessConfig(RunConfig):
             {"name": "smooth_l1", "beta": 0.1},
         ]
     )
-    # Set by the study to the entry of `losses` being fitted; leave it null.
-    loss: dict[str, Any] | None = None
     # Also compute each loss's exact minimiser with SciPy and report the optimisation gap.
     reference: bool = True
     train: TrainConfig = dataclasses.field(
@@ -78,11 +78,6 @@ def _init(cfg: RobustnessConfig, key: jax.Array) -> Problem:
     return Problem(params=model, data=examples, consts=truth)
 
 
-def _loss(cfg: RobustnessConfig, model, batch, consts, key):
-    del consts, key
-    return LOSSES.partial(cfg.loss)(model(batch["x"]), batch["y"])
-
-
 def _evaluate(cfg: RobustnessConfig, model, data, consts):
     del cfg, data
     return {
@@ -91,7 +86,23 @@ def _evaluate(cfg: RobustnessConfig, model, data, consts):
     }
 
 
-TASK = Task(init=_init, loss=_loss, evaluate=_evaluate)
+@functools.cache
+def _task(loss: str) -> Task:
+    """The task that fits the loss ``loss`` (a loss spec as sorted JSON), built once per loss so
+    that reruns reuse its compiled program; the loss is the task's argument, not a config key."""
+    spec = json.loads(loss)
+    fn = LOSSES.partial(spec)
+
+    def loss_fn(cfg: RobustnessConfig, model, batch, consts, key):
+        del cfg, consts, key
+        return fn(model(batch["x"]), batch["y"])
+
+    return Task(init=_init, loss=loss_fn, evaluate=_evaluate, args={"loss": spec})
+
+
+def task(spec: dict[str, Any]) -> Task:
+    """The :class:`~l1jax.runner.Task` fitting the loss ``spec`` (``{name: huber, delta: 1}``)."""
+    return _task(json.dumps(dict(spec), sort_keys=True))
 
 
 # --- exact minimisers (float64, SciPy / NumPy) -----------------------------------------------
@@ -183,7 +194,7 @@ def _groups(result) -> tuple[list[float], list[np.ndarray]]:
     ]
 
 
-def run(cfg: RobustnessConfig, run: experiment.Run) -> dict[str, Any]:
+def run(cfg: RobustnessConfig, run: runner.Run) -> dict[str, Any]:
     table: dict[str, Any] = {}
     exact_table: dict[str, Any] = {}
     gaps: dict[str, float] = {}
@@ -192,7 +203,7 @@ def run(cfg: RobustnessConfig, run: experiment.Run) -> dict[str, Any]:
     groups: list[np.ndarray] = []
     for spec in cfg.losses:
         tag = label(spec)
-        result = run.train(TASK, dataclasses.replace(cfg, loss=dict(spec)), tag=tag)
+        result = run.train(task(spec), tag=tag)
         speeds[tag] = round(result.steps_per_second, 1)
         err = np.atleast_1d(result.evals["coef_error"])
         fractions, groups = _groups(result)
@@ -248,7 +259,7 @@ def _print_table(summary: dict[str, Any]) -> None:
         print(f"{f if f is not None else '-':>8}  {cells}")
 
 
-def _plot(run: experiment.Run, summary: dict[str, Any], cfg: RobustnessConfig) -> None:
+def _plot(run: runner.Run, summary: dict[str, Any], cfg: RobustnessConfig) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -272,7 +283,7 @@ def _plot(run: experiment.Run, summary: dict[str, Any], cfg: RobustnessConfig) -
     run.save_figure(fig, "coef_error.png")
 
 
-STUDY = experiment.Study(
+STUDY = runner.Study(
     name="robustness",
     schema=RobustnessConfig,
     run=run,
@@ -287,4 +298,4 @@ STUDY = experiment.Study(
 )
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(STUDY))
+    raise SystemExit(runner.main(STUDY))

@@ -16,7 +16,8 @@ border crop; smaller test images get no MS-SSIM (the summary says which).
 
 The "L2 -> L1" loss (``switch_from``/``switch_at`` in a loss entry) continues the L2 run from
 its checkpoint at ``switch_at * train.steps`` steps (parameters, Adam state, step and PRNG key)
-with the L1 loss, as the paper does, so it costs only the second half of a training.
+with the L1 loss, as the paper does, so it costs only the second half of a training: it is a
+run with ``train.init_from`` naming that checkpoint.
 
 Run: ``python experiments/super_resolution.py --config configs/super_resolution/study.yaml``.
 
@@ -28,7 +29,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import functools
 import json
 import math
 from typing import Any
@@ -38,14 +39,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l1jax import checkpoint, config, experiment, image, sr
-from l1jax.config import ConfigError, RunConfig, TrainConfig, check_name
-from l1jax.registry import LOSSES, MODELS
-from l1jax.train import Problem, Task
+from l1jax import runner, sr
+from l1jax.runner import ConfigError, InitFrom, Problem, RunConfig, Task, TrainConfig
+from l1jax.runner.config import check_name
+from l1jax.runner.registry import LOSSES, MODELS
 
-# Five scales of 11-tap windows: (11 - 1) * 2**4 + 1 pixels per side (l1jax.image.ms_ssim).
-MS_SSIM_MIN_SIDE = 161
-METRICS = ("psnr", "ssim", "ms_ssim", "psnr_y", "ssim_y", "ms_ssim_y")
+METRICS = sr.METRICS
 # Keys of a loss entry that the study reads; the others are the loss function's keywords.
 _ENTRY_KEYS = ("label", "switch_from", "switch_at")
 
@@ -75,8 +74,6 @@ class SuperResolutionConfig(RunConfig):
     losses: list[dict[str, Any]] = dataclasses.field(
         default_factory=lambda: [{"name": "mse", "label": "l2"}]
     )
-    # Set by the study to the loss being trained; leave it null.
-    loss: dict[str, Any] | None = None
     # Side (HR pixels) of the crops shown in the figure.
     figure_crop: int = 64
     # SRCNN only: start the residual branch's last convolution at zero, so that every loss
@@ -144,42 +141,28 @@ def _init(cfg: SuperResolutionConfig, key: jax.Array) -> Problem:
     return Problem(params=_build_model(cfg, key), data=None, consts=_dataset(cfg.data))
 
 
-def _loss(cfg: SuperResolutionConfig, model, batch, consts, key):
-    del batch
-    lr, hr = consts.sample_batch(key, int(cfg.data["batch_size"]))
-    sr_ = model(lr)
-    value = LOSSES.partial(cfg.loss)(sr_, hr)
-    return value, {"mse": jnp.mean((sr_ - hr) ** 2)}
+@functools.cache
+def _task(loss: str) -> Task:
+    """The task training with ``loss`` (a loss spec as sorted JSON), built once per loss so that
+    reruns reuse its compiled program; the loss is the task's argument, not a config key."""
+    spec = json.loads(loss)
+    fn = LOSSES.partial(spec)
+
+    def loss_fn(cfg: SuperResolutionConfig, model, batch, consts, key):
+        del batch
+        lr, hr = consts.sample_batch(key, int(cfg.data["batch_size"]))
+        out = model(lr)
+        return fn(out, hr), {"mse": jnp.mean((out - hr) ** 2)}
+
+    return Task(init=_init, loss=loss_fn, args={"loss": spec})
 
 
-TASK = Task(init=_init, loss=_loss)
+def task(spec: dict[str, Any]) -> Task:
+    """The :class:`~l1jax.runner.Task` training with the loss ``spec`` (``{name: l1}``)."""
+    return _task(json.dumps(dict(spec), sort_keys=True))
 
 
 # --- evaluation ------------------------------------------------------------------------------
-
-
-def image_metrics(out: jax.Array, hr: jax.Array, *, scale: int) -> dict[str, jax.Array]:
-    """RGB and Y-channel PSNR / SSIM / MS-SSIM of one super-resolved image ``(H, W, 3)``.
-
-    RGB metrics use the output clipped to ``[0, 1]``; Y metrics follow the SR papers (8-bit
-    rounding, BT.601 luma, ``scale`` pixels cropped per border). MS-SSIM is NaN for images with
-    a side under :data:`MS_SSIM_MIN_SIDE` (after the crop, for Y).
-    """
-    out = jnp.clip(out, 0.0, 1.0)
-    y = image.sr_metrics(out, hr, scale=scale)
-    yo = image.crop_border(image.rgb_to_y(image.quantize_8bit(out)), scale)
-    yh = image.crop_border(image.rgb_to_y(image.quantize_8bit(hr)), scale)
-    nan = jnp.asarray(jnp.nan, jnp.float32)
-    ok_rgb = min(hr.shape[0], hr.shape[1]) >= MS_SSIM_MIN_SIDE
-    ok_y = min(yh.shape[0], yh.shape[1]) >= MS_SSIM_MIN_SIDE
-    return {
-        "psnr": image.psnr(out, hr),
-        "ssim": image.ssim(out, hr),
-        "ms_ssim": image.ms_ssim(out, hr) if ok_rgb else nan,
-        "psnr_y": y["psnr"],
-        "ssim_y": y["ssim"],
-        "ms_ssim_y": image.ms_ssim(yo, yh) if ok_y else nan,
-    }
 
 
 def _per_seed(models) -> list:
@@ -196,7 +179,7 @@ def _eval_model(model, lr: jax.Array, hr: jax.Array):
     """Metrics and clipped output of one model on one image."""
     scale = hr.shape[0] // lr.shape[0]
     out = model(lr)
-    return image_metrics(out, hr, scale=scale), jnp.clip(out, 0.0, 1.0)
+    return sr.image_metrics(out, hr, scale=scale), jnp.clip(out, 0.0, 1.0)
 
 
 def _eval_models(models, lr: jax.Array, hr: jax.Array):
@@ -214,7 +197,7 @@ def _eval_models(models, lr: jax.Array, hr: jax.Array):
 def _eval_bicubic(lr: jax.Array, hr: jax.Array):
     scale = hr.shape[0] // lr.shape[0]
     out = sr.upsample(lr, scale)
-    return image_metrics(out, hr, scale=scale), jnp.clip(out, 0.0, 1.0)
+    return sr.image_metrics(out, hr, scale=scale), jnp.clip(out, 0.0, 1.0)
 
 
 # --- the study -------------------------------------------------------------------------------
@@ -297,7 +280,7 @@ def validate(cfg: SuperResolutionConfig) -> None:
         raise ConfigError(str(e), key="model") from None
 
 
-def _run_cfg(cfg: SuperResolutionConfig, spec: dict[str, Any], switch: int | None):
+def _run_cfg(cfg: SuperResolutionConfig, switch: int | None, init_from=None):
     train = cfg.train
     if switch is not None:
         # Every run also checkpoints at the switch step, so that a switched loss can start from
@@ -310,47 +293,9 @@ def _run_cfg(cfg: SuperResolutionConfig, spec: dict[str, Any], switch: int | Non
             checkpoint_every=every,
             keep_checkpoints=max(train.keep_checkpoints, -(-train.steps // every)),
         )
-    return dataclasses.replace(cfg, loss=spec, losses=[], train=train)
-
-
-def _config_sha(cfg) -> str:
-    """The hash :func:`l1jax.train.train` stores with a checkpoint and checks on resume.
-
-    Mirrors the runner (which has no public helper for it): the resume-relevant keys
-    (``l1jax.config.identity``) as sorted JSON, or the YAML text in runners without it.
-    """
-    identity = getattr(config, "identity", None)
-    if identity is None:
-        return hashlib.sha256(config.to_yaml(cfg).encode()).hexdigest()
-    return hashlib.sha256(
-        json.dumps(identity(cfg), sort_keys=True, default=str).encode()
-    ).hexdigest()
-
-
-def _start_from(
-    run: experiment.Run, src_tag: str, src_result, dst_cfg, dst_tag: str, step: int
-) -> None:
-    """Copies the source run's state at ``step`` into ``dst_tag``'s checkpoints, so that
-    training ``dst_cfg`` there resumes from it (the runner checks the config's hash)."""
-    dst = run.path("checkpoints") / dst_tag
-    if checkpoint.latest(dst) is not None:
-        return  # already started (a resumed run)
-    found = [
-        c for c in checkpoint.all_checkpoints(run.path("checkpoints") / src_tag) if c.step == step
-    ]
-    if not found:
-        raise RuntimeError(f"no checkpoint of {src_tag!r} at step {step} to switch from")
-    state = checkpoint.restore(found[0], src_result.state)
-    sha = _config_sha(dst_cfg)
-    checkpoint.CheckpointManager(dst, keep=dst_cfg.train.keep_checkpoints).save(
-        step,
-        state,
-        tag=dst_tag,
-        total_steps=dst_cfg.train.steps,
-        finished=False,
-        config_sha256=sha,
-        switched_from=src_tag,
-    )
+    if init_from is not None:
+        train = dataclasses.replace(train, init_from=init_from)
+    return dataclasses.replace(cfg, losses=[], train=train)
 
 
 def _stats(values: np.ndarray) -> dict[str, float]:
@@ -402,7 +347,7 @@ def _stacked(params, grid) -> Any:
     return jax.tree.map(lambda x: x[None] if eqx.is_array(x) else x, params)
 
 
-def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
+def run(cfg: SuperResolutionConfig, run: runner.Run) -> dict[str, Any]:
     scale = int(cfg.data["scale"])
     _, test = _split(cfg.data)
     lrs, hrs = sr.eval_pairs(test, scale=scale)
@@ -418,7 +363,7 @@ def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
         tag = label(entry)
         if tag in results:
             return results[tag]
-        cfg_i = _run_cfg(cfg, loss_spec(entry), switch)
+        init_from = None
         if "switch_from" in entry:
             src = _source(entry)
             # Reuse a listed run with the same loss as the first phase, if there is one.
@@ -426,9 +371,10 @@ def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
                 e for e in cfg.losses if "switch_from" not in e and loss_spec(e) == loss_spec(src)
             ]
             src = same[0] if same else src
-            src_result = train(src)
-            _start_from(run, label(src), src_result, cfg_i, tag, switch)
-        result = run.train(TASK, cfg_i, tag=tag)
+            train(src)
+            init_from = InitFrom(path=str(run.workdir), tag=label(src), step=switch)
+        cfg_i = _run_cfg(cfg, switch, init_from)
+        result = run.train(task(loss_spec(entry)), cfg_i, tag=tag)
         results[tag] = result
         speeds[tag] = round(result.steps_per_second, 2)
         return result
@@ -464,7 +410,7 @@ def run(cfg: SuperResolutionConfig, run: experiment.Run) -> dict[str, Any]:
         "ms_ssim_skipped": [
             str(name)
             for name, hr in zip(cfg.data["test"], hrs, strict=True)
-            if min(hr.shape[0], hr.shape[1]) - 2 * scale < MS_SSIM_MIN_SIDE
+            if min(hr.shape[0], hr.shape[1]) - 2 * scale < sr.MS_SSIM_MIN_SIDE
         ],
         "steps_per_second": speeds,
         "active_channels": activity,
@@ -552,7 +498,7 @@ def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def _plot(run: experiment.Run, cfg: SuperResolutionConfig, hrs, outputs) -> None:
+def _plot(run: runner.Run, cfg: SuperResolutionConfig, hrs, outputs) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -585,7 +531,7 @@ def _plot(run: experiment.Run, cfg: SuperResolutionConfig, hrs, outputs) -> None
     run.save_figure(fig, "sr_crops.png", dpi=90)
 
 
-STUDY = experiment.Study(
+STUDY = runner.Study(
     name="super_resolution",
     schema=SuperResolutionConfig,
     run=run,
@@ -624,4 +570,4 @@ STUDY = experiment.Study(
 )
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(STUDY))
+    raise SystemExit(runner.main(STUDY))

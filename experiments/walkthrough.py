@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l1jax import experiment, losses
-from l1jax.config import ConfigError, StudyConfig
+from l1jax import losses, runner
+from l1jax.runner import ConfigError, StudyConfig
 
 # --- closed forms (NumPy, float64) ------------------------------------------------------------
 
@@ -195,12 +195,12 @@ def make_data(cfg: WalkthroughConfig) -> tuple[np.ndarray, np.ndarray]:
     return x, np.stack([clean, dirty])
 
 
-def run(cfg: WalkthroughConfig, run: experiment.Run) -> dict[str, Any]:
+def run(cfg: WalkthroughConfig, run: runner.Run) -> dict[str, Any]:
     with jax.enable_x64(True):
         return _run(cfg, run)
 
 
-def _run(cfg: WalkthroughConfig, run: experiment.Run) -> dict[str, Any]:
+def _run(cfg: WalkthroughConfig, run: runner.Run) -> dict[str, Any]:
     x, ys = make_data(cfg)
     n = len(x)
     scale = 1.0 if cfg.reduction == "sum" else 1.0 / n
@@ -408,7 +408,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-STUDY = experiment.Study(
+STUDY = runner.Study(
     name="walkthrough",
     schema=WalkthroughConfig,
     run=run,
@@ -418,4 +418,4 @@ STUDY = experiment.Study(
 )
 
 if __name__ == "__main__":
-    raise SystemExit(experiment.main(STUDY))
+    raise SystemExit(runner.main(STUDY))

@@ -1,4 +1,4 @@
-"""Synthetic data sets, registered in :data:`l1jax.registry.DATASETS` by name.
+"""Synthetic data sets (``data: {name: contaminated_linear, ...}`` in a runner config).
 
 A data set builder is ``(key, **kwargs) -> (examples, truth)``: ``examples`` is a dict of arrays
 sharing a leading example axis, ``truth`` what generated them. Builders are pure and traceable
@@ -14,12 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from l1jax._checks import check_range
-from l1jax.registry import DATASETS
+from l1jax._lapack import unbatched
 
-__all__ = ["contaminated_linear"]
+__all__ = ["contaminated_linear", "conditioned_design", "lad_problem", "lasso_problem"]
 
 
-@DATASETS.register("contaminated_linear")
 def contaminated_linear(
     key: jax.Array,
     *,
@@ -84,3 +83,75 @@ def contaminated_linear(
         x = jnp.where(outlier[:, None], leverage * x, x)
     y = jnp.where(outlier, x @ w_out, x @ w) + b + e
     return {"x": x, "y": y, "outlier": outlier}, {"weight": w, "bias": b}
+
+
+# Under vmap on a CPU these run one matrix at a time (l1jax._lapack: batched QRs of jaxlib 0.10
+# can deadlock XLA:CPU's thread pool); the cost is nil at the sizes they are used at.
+_orthonormal_basis = unbatched(lambda a: jnp.linalg.qr(a)[0])
+
+
+def _check_shape(fn: str, n: int, d: int) -> None:
+    for name, value in (("n", n), ("d", d)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{fn}: {name} must be an int >= 1, got {name}={value!r}")
+    if d > n:
+        raise ValueError(f"{fn}: needs n >= d, got n={n}, d={d}")
+
+
+def conditioned_design(key: jax.Array, *, n: int, d: int, kappa: float) -> jax.Array:
+    """An ``(n, d)`` design whose ``X^T X / n`` has condition number ``kappa``.
+
+    ``X = sqrt(n) Q1 diag(sqrt(ev)) Q2^T`` with random orthonormal ``Q1`` (``n x d``) and ``Q2``
+    (``d x d``), so that ``X^T X / n`` has the eigenvalues ``ev_j = kappa^(-j/(d-1))``,
+    ``j = 0..d-1``, spread geometrically from 1 down to ``1 / kappa``.
+
+    Args:
+      key: PRNG key.
+      n: rows, >= d.
+      d: columns, >= 1.
+      kappa: the condition number, >= 1 (may be traced).
+    """
+    _check_shape("conditioned_design", n, d)
+    check_range("kappa", kappa, low=1.0, fn="conditioned_design")
+    k1, k2 = jax.random.split(key)
+    q1 = _orthonormal_basis(jax.random.normal(k1, (n, d)))
+    q2 = _orthonormal_basis(jax.random.normal(k2, (d, d)))
+    ev = jnp.asarray(kappa, q1.dtype) ** (-jnp.arange(d) / max(d - 1, 1))
+    return jnp.sqrt(n) * (q1 * jnp.sqrt(ev)[None, :]) @ q2.T
+
+
+def lad_problem(
+    key: jax.Array, *, n: int, d: int, kappa: float, noise: float
+) -> tuple[jax.Array, jax.Array]:
+    """A least-absolute-deviations problem: ``y = X w + noise * Laplace``, ``w ~ N(0, I)``, on a
+    :func:`conditioned_design`.
+
+    Returns:
+      ``(X, y)`` of shapes ``(n, d)`` and ``(n,)``.
+    """
+    check_range("noise", noise, low=0.0, fn="lad_problem")
+    kx, kw, ke = jax.random.split(key, 3)
+    X = conditioned_design(kx, n=n, d=d, kappa=kappa)
+    w = jax.random.normal(kw, (d,))
+    return X, X @ w + noise * jax.random.laplace(ke, (n,))
+
+
+def lasso_problem(
+    key: jax.Array, *, n: int, d: int, kappa: float, noise: float, lam_ratio: float
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """A lasso problem ``min ||y - X w||^2 / (2n) + lam ||w||_1``: ``y = X w + noise * N(0, 1)``
+    on a :func:`conditioned_design` and ``lam = lam_ratio * ||X^T y||_inf / n``.
+
+    ``||X^T y||_inf / n`` is the smallest ``lam`` whose solution is 0, so ``lam_ratio`` in
+    ``(0, 1)`` sets how sparse the solution is.
+
+    Returns:
+      ``(X, y, lam)``.
+    """
+    check_range("noise", noise, low=0.0, fn="lasso_problem")
+    check_range("lam_ratio", lam_ratio, low=0.0, low_open=True, fn="lasso_problem")
+    kx, kw, ke = jax.random.split(key, 3)
+    X = conditioned_design(kx, n=n, d=d, kappa=kappa)
+    w = jax.random.normal(kw, (d,))
+    y = X @ w + noise * jax.random.normal(ke, (n,))
+    return X, y, lam_ratio * jnp.max(jnp.abs(X.T @ y)) / n

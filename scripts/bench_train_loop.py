@@ -31,8 +31,7 @@ import numpy as np
 import optax
 
 from l1jax import sr
-from l1jax.config import RunConfig, TrainConfig
-from l1jax.train import Problem, Task, train
+from l1jax.runner import Problem, RunConfig, Task, TrainConfig, train
 
 MODES = (("device", "vmap"), ("device", "unroll"), ("host", "vmap"), ("host", "unroll"))
 
@@ -57,7 +56,7 @@ class BenchConfig(RunConfig):
 
 
 def _model(cfg, key):
-    return sr.make_model("srcnn", scale=2, width=cfg.width, depth=3, key=key)
+    return sr.SRCNN(2, width=cfg.width, depth=3, key=key)
 
 
 def _batch(cfg):

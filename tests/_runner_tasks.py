@@ -10,10 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l1jax.config import RunConfig, TrainConfig
 from l1jax.models import Linear
-from l1jax.registry import LOSSES
-from l1jax.train import Problem, Task
+from l1jax.runner import Problem, RunConfig, Task, TrainConfig
+from l1jax.runner.registry import LOSSES
 
 N, D = 32, 3
 W_TRUE = np.array([1.0, -2.0, 0.5], np.float32)  # NumPy: importing must not start JAX
@@ -65,7 +64,7 @@ TASK = Task(init=_init, loss=_loss, evaluate=_evaluate)
 def config(**changes) -> TinyConfig:
     """The base config with dotted-key changes, e.g. ``config(**{"train.steps": 10})``."""
     cfg = TinyConfig(optimizer={"name": "adam", "learning_rate": 0.2}, schedule={"name": "cosine"})
-    from l1jax.train import bind
+    from l1jax.runner import bind
 
     return bind(cfg, changes)
 
@@ -76,7 +75,7 @@ def _run(cfg, run):
 
 
 def study():
-    """The tiny task as a study, for CLI tests (registered as ``tiny_runner_test``)."""
-    from l1jax import experiment
+    """The tiny task as a study, for CLI tests (its runs are named ``tiny_runner_test``)."""
+    from l1jax import runner
 
-    return experiment.Study(name="tiny_runner_test", schema=TinyConfig, run=_run)
+    return runner.Study(name="tiny_runner_test", schema=TinyConfig, run=_run)

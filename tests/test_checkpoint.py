@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from l1jax import checkpoint
 from l1jax.models import Linear
+from l1jax.runner import checkpoint
 
 
 def _tree(seed: int = 0):

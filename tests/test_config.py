@@ -8,22 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import _studies
 import pytest
 
-from l1jax import experiment
-from l1jax.config import (
-    MISSING,
-    ConfigError,
-    RunConfig,
-    StudyConfig,
-    diff,
-    header_command,
-    load_config,
-    to_yaml,
-)
+from l1jax import runner
+from l1jax.runner import MISSING, ConfigError, RunConfig, StudyConfig
+from l1jax.runner._yaml import header_command
+from l1jax.runner.config import diff, load_config, to_yaml
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = experiment.study_configs(REPO / "configs")
+CONFIGS = _studies.configs()
 
 
 def test_there_are_configs():
@@ -42,7 +36,8 @@ def test_every_config_starts_with_the_command_that_runs_it(path):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_config_validates_against_its_study_schema(path, tmp_path):
-    study, cfg = experiment.load_study_config(path)
+    study = _studies.load(path.parent.name)
+    cfg = runner.load_study_config(study, path)
     assert study.name == path.parent.name
     assert isinstance(cfg, study.schema) and isinstance(cfg, StudyConfig)
     # The resolved config round-trips through the YAML a run writes.
@@ -170,22 +165,27 @@ def test_diff_lists_changed_keys(tmp_path):
     assert diff(a, b) == {"seed": (0, 3), "data.kind": ("gauss", "t")}
 
 
-def test_study_schema_registry_discovers_scripts():
-    study = experiment.load_study("robustness")
+def test_load_study_imports_a_script_once_and_returns_its_study(tmp_path):
+    study = _studies.load("robustness")
     assert study.schema.__name__ == "RobustnessConfig"
-    with pytest.raises(LookupError, match="unknown study 'nope'"):
-        experiment.load_study("nope")
+    assert _studies.load("robustness") is study
+    with pytest.raises(ConfigError, match="does not exist"):
+        _studies.load("nope")
+    script = tmp_path / "no_study.py"
+    script.write_text("X = 1\n")
+    with pytest.raises(ConfigError, match="defines no STUDY"):
+        runner.load_study(script)
 
 
 def test_cli_bad_config_prints_one_line_and_exits_2(tmp_path, capsys):
     path = write(tmp_path, "bad.yaml", "data: {n: 64, dd: 3}\nlosses: [{name: l1}]\n")
-    study = experiment.load_study("robustness")
-    code = experiment.main(study, ["--config", str(path), "--workdir", str(tmp_path / "w")])
+    study = _studies.load("robustness")
+    code = runner.main(study, ["--config", str(path), "--workdir", str(tmp_path / "w")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert err[0].startswith(f"error: {path}: ")
     assert "dd" in err[0] and not (tmp_path / "w").exists()
-    code = experiment.main(
+    code = runner.main(
         study, ["--config", str(path), "--set", "data.dd=null", "--set", "losses=[{name: l3}]"]
     )
     err = capsys.readouterr().err.strip().splitlines()

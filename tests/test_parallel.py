@@ -17,8 +17,7 @@ from _runner_tasks import TASK, config
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from l1jax import parallel
-from l1jax.train import _loop, train
+from l1jax.runner import parallel, program, train
 
 
 def test_mesh():
@@ -53,7 +52,7 @@ def test_data_is_sharded_and_params_replicated(runs):
 
 def test_xla_inserts_the_gradient_all_reduce(runs):
     cfg = config()
-    prog = _loop._program(TASK, cfg, parallel.make_mesh(None), None)
+    prog = program.program(TASK, cfg, parallel.make_mesh(None), None)
     r = runs[None]
     hlo = prog.chunk.lower(r.state, r.problem, {}, np.int32(1)).compile().compiled.as_text()
     assert "all-reduce" in hlo
@@ -87,8 +86,8 @@ _WORKER = """
 import sys
 sys.path.insert(0, {tests!r})
 from _runner_tasks import study
-from l1jax import experiment
-raise SystemExit(experiment.main(study(), sys.argv[1:]))
+from l1jax import runner
+raise SystemExit(runner.main(study(), sys.argv[1:]))
 """
 
 

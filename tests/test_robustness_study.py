@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import _studies
 import numpy as np
 import pytest
 
-from l1jax import experiment
+from l1jax import runner
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = str(REPO / "configs" / "robustness" / "smoke.yaml")
@@ -17,13 +18,13 @@ SMOKE = str(REPO / "configs" / "robustness" / "smoke.yaml")
 
 @pytest.fixture(scope="module")
 def study():
-    return experiment.load_study("robustness")
+    return _studies.load("robustness")
 
 
 @pytest.fixture(scope="module")
 def smoke(study, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("robustness") / "smoke"
-    assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+    assert runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
     return workdir, json.loads((workdir / "summary.json").read_text())
 
 
@@ -84,9 +85,9 @@ def test_exact_l1_fit_satisfies_the_optimality_certificate(study):
 def test_existing_workdir_needs_resume_or_overwrite(study, smoke, capsys):
     workdir, _ = smoke
     argv = ["--config", SMOKE, "--workdir", str(workdir)]
-    assert experiment.main(study, argv) == 2
+    assert runner.main(study, argv) == 2
     assert "already holds a finished run; pass --resume" in capsys.readouterr().err
-    assert experiment.main(study, [*argv, "--resume", "--set", "data.noise=0.2"]) == 2
+    assert runner.main(study, [*argv, "--resume", "--set", "data.noise=0.2"]) == 2
     assert "its config differs (data.noise: 0.1 -> 0.2)" in capsys.readouterr().err
 
 
@@ -96,7 +97,7 @@ def test_ctrl_c_then_resume_matches_the_uninterrupted_run(
     _, reference = smoke
     workdir = tmp_path / "run"
     argv = ["--config", SMOKE, "--workdir", str(workdir)]
-    real_train = experiment.train
+    real_train = runner.train
 
     def interrupted_train(task, cfg, **kw):
         def ctrl_c(step, state):
@@ -105,14 +106,14 @@ def test_ctrl_c_then_resume_matches_the_uninterrupted_run(
 
         return real_train(task, cfg, **{**kw, "hooks": [ctrl_c]})
 
-    monkeypatch.setattr(experiment, "train", interrupted_train)
-    assert experiment.main(study, argv) == experiment.EXIT_INTERRUPTED
+    monkeypatch.setattr(runner.study, "train", interrupted_train)
+    assert runner.main(study, argv) == runner.EXIT_INTERRUPTED
     err = capsys.readouterr().err
     assert "interrupted at step 200 of 300" in err
     assert f"--workdir {workdir} --resume" in err
     assert not (workdir / "summary.json").exists()
-    monkeypatch.setattr(experiment, "train", real_train)
-    assert experiment.main(study, [*argv, "--resume"]) == 0
+    monkeypatch.setattr(runner.study, "train", real_train)
+    assert runner.main(study, [*argv, "--resume"]) == 0
     resumed = json.loads((workdir / "summary.json").read_text())
     assert resumed["coef_error"] == reference["coef_error"]  # exact float equality
     gaps = "max_distance_to_exact_minimiser"

@@ -11,13 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import _studies
 import numpy as np
 import pytest
 from _runner_tasks import TASK, config
 
-from l1jax import experiment
-from l1jax.config import ConfigError
-from l1jax.train import _loop, train
+from l1jax import runner
+from l1jax.runner import ConfigError, progress, train
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -71,7 +71,7 @@ def test_metrics_frame_has_a_column_per_swept_key():
         },
         {"method": "ista", "k": 3, "gap": 0.1},  # a study's own line
     ]
-    frame = experiment.metrics_frame(records)
+    frame = runner.metrics.metrics_frame(records)
     assert list(frame.columns[:5]) == ["tag", "step", "point", "seed", "data.fraction"]
     assert frame["tag"].tolist() == ["a", "a", ""]
     assert frame["seed"].tolist()[:2] == [0, 1] and frame["loss"].tolist()[:2] == [1.0, 2.0]
@@ -82,15 +82,15 @@ def test_metrics_frame_has_a_column_per_swept_key():
 def test_read_metrics_skips_a_torn_last_line_and_names_a_damaged_one(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "lo')
-    assert experiment.read_metrics(path) == [{"step": 1, "loss": 1.0}]
+    assert runner.metrics.read_metrics(path) == [{"step": 1, "loss": 1.0}]
     path.write_text('{"step": 1}\nnot json\n{"step": 2}\n')
     with pytest.raises(ValueError, match=r"metrics.jsonl:2: not a JSON object"):
-        experiment.read_metrics(path)
+        runner.metrics.read_metrics(path)
 
 
 def test_load_run_needs_a_run_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.yaml"):
-        experiment.load_run(tmp_path)
+        runner.load_run(tmp_path)
 
 
 # --- a robustness smoke run, stdout redirected to a file ----------------------------------------
@@ -139,7 +139,7 @@ def test_progress_is_plain_lines_when_stdout_is_a_file(logged_run):
 
 def test_load_run_round_trip(logged_run):
     workdir, out, _ = logged_run
-    data = experiment.load_run(workdir)
+    data = runner.load_run(workdir)
     assert data.config["sweep"] == {"seed": [0, 1], "data.fraction": [0.0, 0.2, 0.4]}
     assert data.config["train"]["steps"] == 200
     summary = json.loads((workdir / "summary.json").read_text())
@@ -170,10 +170,10 @@ def test_load_run_round_trip(logged_run):
 
 def test_training_runs_write_a_learning_curve(logged_run):
     workdir, out, _ = logged_run
-    png = workdir / experiment.LEARNING_CURVE
+    png = workdir / runner.metrics.LEARNING_CURVE
     assert png.read_bytes()[:8] == PNG and png.stat().st_size > 10_000
     manifest = json.loads((workdir / "manifest.json").read_text())
-    assert experiment.LEARNING_CURVE in manifest["paths"]
+    assert runner.metrics.LEARNING_CURVE in manifest["paths"]
     assert out.splitlines()[-1].startswith("results in ")
 
 
@@ -196,9 +196,9 @@ def test_progress_mode(monkeypatch):
     ):
         monkeypatch.setattr(sys, "stdout", Stream(out_tty))
         monkeypatch.setattr(sys, "stderr", Stream(err_tty))
-        assert _loop._progress_mode(None, cfg) == mode
-    assert _loop._progress_mode(None, config(**{"train.progress": False})) is None
-    assert _loop._progress_mode(False, cfg) is None
+        assert progress.progress_mode(None, cfg) == mode
+    assert progress.progress_mode(None, config(**{"train.progress": False})) is None
+    assert progress.progress_mode(False, cfg) is None
 
 
 # --- a --set of a key the study does not use ----------------------------------------------------
@@ -214,16 +214,16 @@ def test_progress_mode(monkeypatch):
     ],
 )
 def test_set_of_a_key_the_study_does_not_use_is_an_error(name, override, key):
-    study = experiment.load_study(name)
+    study = _studies.load(name)
     smoke = REPO / "configs" / name / "smoke.yaml"
     with pytest.raises(ConfigError, match=rf"--set {re.escape(override)}: {key}\S*: unknown key"):
-        experiment.load_study_config(smoke, [override], study=study)
+        runner.load_study_config(study, smoke, [override])
 
 
 def test_a_training_study_still_takes_train_keys():
-    study = experiment.load_study("robustness")
-    _, cfg = experiment.load_study_config(
-        REPO / "configs" / "robustness" / "smoke.yaml", ["train.steps=5"], study=study
+    study = _studies.load("robustness")
+    cfg = runner.load_study_config(
+        study, REPO / "configs" / "robustness" / "smoke.yaml", ["train.steps=5"]
     )
     assert cfg.train.steps == 5
 

@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _studies
 import pytest
 from _runner_tasks import TASK, TinyConfig
 from _runner_tasks import study as tiny_study
 
-from l1jax import checkpoint, experiment
-from l1jax.config import ConfigError, load_config
-from l1jax.registry import MODELS
-from l1jax.train import Problem, Task, train
+from l1jax import runner
+from l1jax.runner import ConfigError, Problem, Task, checkpoint, train
+from l1jax.runner.config import load_config
+from l1jax.runner.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 ROBUSTNESS_SMOKE = str(REPO / "configs" / "robustness" / "smoke.yaml")
@@ -38,7 +39,7 @@ def _env() -> dict[str, str]:
 
 def cli(study, argv, capsys) -> tuple[int, list[str]]:
     """Runs the CLI in-process; an exception escaping it (a traceback) fails the test."""
-    code = experiment.main(study, argv)
+    code = runner.main(study, argv)
     err = capsys.readouterr().err.strip().splitlines()
     return code, err
 
@@ -128,7 +129,7 @@ ROBUSTNESS_CASES = [
     ids=[" ".join(c[0])[:40] for c in ROBUSTNESS_CASES],
 )
 def test_bad_values_fail_before_any_work(overrides, code, pattern, tmp_path, capsys):
-    study = experiment.load_study("robustness")
+    study = _studies.load("robustness")
     workdir = tmp_path / "w"
     argv = ["--config", ROBUSTNESS_SMOKE, "--workdir", str(workdir)]
     for o in overrides:
@@ -140,7 +141,7 @@ def test_bad_values_fail_before_any_work(overrides, code, pattern, tmp_path, cap
 
 @pytest.mark.parametrize("label", ["/some/dir", "../../x", "a/b", "", ".hidden", "..", "a\\b"])
 def test_loss_labels_that_are_paths_are_refused(label, tmp_path, capsys):
-    study = experiment.load_study("super_resolution")
+    study = _studies.load("super_resolution")
     argv = [
         "--config",
         SR_SMOKE,
@@ -301,7 +302,7 @@ def test_distributed_without_a_cluster_is_one_line(tmp_path):
 
 
 def test_set_mapping_replaces_and_dotted_key_changes_one_field():
-    study = experiment.load_study("super_resolution")
+    study = _studies.load("super_resolution")
     cfg = load_config(SR_SMOKE, study.schema, smoke=study.smoke)
     assert cfg.model["name"] == "srcnn" and "width" in cfg.model  # the premise: SRCNN keywords
     cfg = load_config(SR_SMOKE, study.schema, ["model={name: espcn}"], smoke=study.smoke)
@@ -309,21 +310,21 @@ def test_set_mapping_replaces_and_dotted_key_changes_one_field():
     # A schema section is reset to its defaults, then given the fields.
     cfg = load_config(
         ROBUSTNESS_SMOKE,
-        experiment.load_study("robustness").schema,
+        _studies.load("robustness").schema,
         ["train={steps: 7}", "optimizer.learning_rate=0.5"],
     )
     assert cfg.train.steps == 7 and cfg.train.log_every == 10  # TrainConfig's default
     assert cfg.optimizer == {"name": "adam", "learning_rate": 0.5}
     cfg = load_config(
         ROBUSTNESS_SMOKE,
-        experiment.load_study("robustness").schema,
+        _studies.load("robustness").schema,
         ["sweep={}", "data.fraction=0.3"],
     )
     assert cfg.sweep == {} and cfg.data["fraction"] == 0.3 and cfg.data["n"] == 512
     # Values are YAML, with 1e-3 a float as in YAML 1.2 (PyYAML alone reads a string).
     cfg = load_config(
         ROBUSTNESS_SMOKE,
-        experiment.load_study("robustness").schema,
+        _studies.load("robustness").schema,
         ["optimizer.learning_rate=1e-3", "losses=[{name: huber, delta: 2E-1}]"],
     )
     assert cfg.optimizer["learning_rate"] == 1e-3 and cfg.losses == [
@@ -332,8 +333,8 @@ def test_set_mapping_replaces_and_dotted_key_changes_one_field():
 
 
 def test_switching_the_sr_model_picks_up_its_defaults():
-    study = experiment.load_study("super_resolution")
-    _, cfg = experiment.load_study_config(SR_SMOKE, ["model={name: espcn}"], study=study)
+    study = _studies.load("super_resolution")
+    cfg = runner.load_study_config(study, SR_SMOKE, ["model={name: espcn}"])
     assert cfg.model == {"name": "espcn"}
 
 
@@ -403,7 +404,7 @@ def test_overwrite_never_deletes_a_users_directory(tmp_path, capsys):
 
 def test_overwrite_removes_only_what_the_runner_wrote(tmp_path, capsys):
     argv, workdir = _finished_run(tmp_path, capsys)
-    manifest = json.loads((workdir / experiment.MANIFEST).read_text())
+    manifest = json.loads((workdir / runner.workdir.MANIFEST).read_text())
     assert manifest["study"] == "tiny_runner_test"
     assert {"config.yaml", "summary.json", "metrics.jsonl", "checkpoints"} <= set(manifest["paths"])
     _write(workdir / "notes.txt", "my notes\n")
@@ -431,7 +432,12 @@ def test_overwrite_removes_only_what_the_runner_wrote(tmp_path, capsys):
 
 def test_a_run_from_before_manifests_resumes(tmp_path, capsys):
     argv, workdir = _finished_run(tmp_path, capsys)
-    (workdir / experiment.MANIFEST).unlink()
+    # What such a run left: no manifest, no learning curve, config.yaml headed by the command
+    # of experiments/<study>.py.
+    (workdir / runner.workdir.MANIFEST).unlink()
+    (workdir / "learning_curve.png").unlink()
+    config = (workdir / "config.yaml").read_text().split("\n", 1)[1]
+    _write(workdir / "config.yaml", f"# python experiments/tiny_runner_test.py --config x\n{config}")
     _write(workdir / "plot.png", "png")
     code, err = cli(tiny_study(), [*argv, "--resume"], capsys)
     assert code == 0, err
@@ -457,7 +463,7 @@ def test_garbage_config_yaml_in_the_workdir(tmp_path, capsys):
 
 def test_damaged_manifest(tmp_path, capsys):
     argv, workdir = _finished_run(tmp_path, capsys)
-    (workdir / experiment.MANIFEST).write_text("{not json")
+    (workdir / runner.workdir.MANIFEST).write_text("{not json")
     code, err = cli(tiny_study(), [*argv, "--overwrite"], capsys)
     assert_one_line(code, err, 2, r"manifest.json is damaged")
     assert (workdir / "summary.json").exists()
@@ -512,13 +518,13 @@ def test_full_disk_or_read_only_workdir(err_no, pattern, tmp_path, capsys, monke
 
     monkeypatch.setattr(checkpoint, "save", save)
     code, err = cli(tiny_study(), argv, capsys)
-    assert_one_line(code, err, experiment.EXIT_OS, pattern)
+    assert_one_line(code, err, runner.EXIT_OS, pattern)
     good = checkpoint.latest(workdir / "checkpoints" / "main")
     assert good is not None and good.step == 20
 
 
 def test_read_only_workdir_at_start(tmp_path, capsys, monkeypatch):
-    import l1jax.checkpoint as ck
+    import l1jax.runner.checkpoint as ck
 
     def refuse(*args, **kwargs):
         raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(tmp_path / "run"))
@@ -529,7 +535,7 @@ def test_read_only_workdir_at_start(tmp_path, capsys, monkeypatch):
         ["--config", _tiny_config(tmp_path), "--workdir", str(tmp_path / "run")],
         capsys,
     )
-    assert_one_line(code, err, experiment.EXIT_OS, r"cannot write in .*: Permission denied")
+    assert_one_line(code, err, runner.EXIT_OS, r"cannot write in .*: Permission denied")
 
 
 def test_sweep_conflict_names_both_keys(tmp_path, capsys):
@@ -559,7 +565,7 @@ def _user_run(cfg, run):
 
 
 def user_study():
-    return experiment.Study(name="user_study_test", schema=UserConfig, run=_user_run)
+    return runner.Study(name="user_study_test", schema=UserConfig, run=_user_run)
 
 
 def test_user_study_build_error_is_one_line_and_the_workdir_is_reusable(tmp_path, capsys):
@@ -575,7 +581,7 @@ def test_user_study_build_error_is_one_line_and_the_workdir_is_reusable(tmp_path
     )
     assert checkpoint.latest(workdir / "checkpoints" / "main") is None
     with pytest.raises(ConfigError, match="widht"):
-        experiment.main(user_study(), [*argv, "--set", "model={name: linear, widht: 3}", "--debug"])
+        runner.main(user_study(), [*argv, "--set", "model={name: linear, widht: 3}", "--debug"])
     capsys.readouterr()
     # The corrected command reuses the workdir without --overwrite or --resume.
     code, err = cli(user_study(), argv, capsys)
@@ -593,7 +599,7 @@ def _tiny_script(tmp_path) -> Path:
         (
             "import sys, time\n"
             "import _runner_tasks\n"
-            "from l1jax import experiment\n"
+            "from l1jax import runner\n"
             "def pause(step, state):\n"
             "    if step >= 20:\n"
             "        print('checkpointed', flush=True)\n"
@@ -601,9 +607,9 @@ def _tiny_script(tmp_path) -> Path:
             "def run(cfg, r):\n"
             "    r.train(_runner_tasks.TASK, hooks=[pause])\n"
             "    return {}\n"
-            "study = experiment.Study(name='tiny_runner_test', schema=_runner_tasks.TinyConfig,\n"
+            "study = runner.Study(name='tiny_runner_test', schema=_runner_tasks.TinyConfig,\n"
             "                         run=run)\n"
-            "raise SystemExit(experiment.main(study, sys.argv[1:]))\n"
+            "raise SystemExit(runner.main(study, sys.argv[1:]))\n"
         ),
     )
 
@@ -626,7 +632,7 @@ def test_sigterm_checkpoints_and_exits_143(tmp_path):
         _, stderr = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == experiment.EXIT_TERMINATED, stderr
+    assert proc.returncode == runner.EXIT_TERMINATED, stderr
     assert "Traceback" not in stderr
     assert re.search(
         r"terminated \(SIGTERM\): interrupted at step \d+ of 60; checkpoint saved", stderr

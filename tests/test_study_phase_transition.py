@@ -7,14 +7,15 @@ import math
 import sys
 from pathlib import Path
 
+import _studies
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import integrate, optimize
 
-from l1jax import experiment
-from l1jax.config import ConfigError
+from l1jax import runner
+from l1jax.runner import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "configs/phase_transition/smoke.yaml")
@@ -22,7 +23,7 @@ SMOKE = str(ROOT / "configs/phase_transition/smoke.yaml")
 
 @pytest.fixture(scope="module")
 def study():
-    return experiment.load_study("phase_transition")
+    return _studies.load("phase_transition")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def smoke(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("phase_transition_smoke")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+        assert runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
     stdout[study.name] = out.getvalue()
     return workdir, json.loads((workdir / "summary.json").read_text())
 
@@ -201,14 +202,12 @@ def test_smoke_writes_plot_and_metrics(smoke):
 )
 def test_bad_configs_name_the_key(study, override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        experiment.load_study_config(SMOKE, [override], study=study)
+        runner.load_study_config(study, SMOKE, [override])
 
 
 @pytest.mark.parametrize("name", ["default", "full"])
 def test_configs_load(study, name):
-    _, cfg = experiment.load_study_config(
-        ROOT / f"configs/phase_transition/{name}.yaml", study=study
-    )
+    cfg = runner.load_study_config(study, ROOT / f"configs/phase_transition/{name}.yaml")
     assert 0.5 in np.round(
         np.linspace(cfg.grid.delta_min, cfg.grid.delta_max, cfg.grid.num_delta), 12
     )

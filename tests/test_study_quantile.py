@@ -7,13 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+import _studies
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
 
-from l1jax import experiment
-from l1jax.config import ConfigError
+from l1jax import runner
+from l1jax.runner import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "configs/quantile/smoke.yaml")
@@ -21,7 +22,7 @@ SMOKE = str(ROOT / "configs/quantile/smoke.yaml")
 
 @pytest.fixture(scope="module")
 def study():
-    return experiment.load_study("quantile")
+    return _studies.load("quantile")
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +40,10 @@ def smoke(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("quantile_smoke")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+        assert runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
     stdout[study.name] = out.getvalue()
     summary = json.loads((workdir / "summary.json").read_text())
-    _, cfg = experiment.load_study_config(SMOKE, study=study)
+    cfg = runner.load_study_config(study, SMOKE)
     return workdir, summary, cfg
 
 
@@ -159,10 +160,10 @@ def test_line_gaps_detect_a_crossing_inside_the_range(module):
 )
 def test_bad_configs_name_the_key(study, override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        experiment.load_study_config(SMOKE, [override], study=study)
+        runner.load_study_config(study, SMOKE, [override])
 
 
 def test_default_config_loads(study):
-    _, cfg = experiment.load_study_config(ROOT / "configs/quantile/default.yaml", study=study)
+    cfg = runner.load_study_config(study, ROOT / "configs/quantile/default.yaml")
     assert dataclasses.asdict(cfg.data)["noise"] == "gaussian"
     assert cfg.taus == [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]

@@ -3,11 +3,12 @@
 import json
 import math
 
+import _studies
 import pytest
 
-from l1jax import experiment
-from l1jax.config import ConfigError
-from l1jax.registry import LOSSES
+from l1jax import runner
+from l1jax.runner import ConfigError
+from l1jax.runner.registry import LOSSES
 
 SMOKE = "configs/super_resolution/smoke.yaml"
 EXPECTED = ["l2", "l1", "mix", "l2_to_l1"]
@@ -15,13 +16,13 @@ EXPECTED = ["l2", "l1", "mix", "l2_to_l1"]
 
 @pytest.fixture(scope="module")
 def study():
-    return experiment.load_study("super_resolution")
+    return _studies.load("super_resolution")
 
 
 @pytest.fixture(scope="module")
 def smoke_run(study, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sr_smoke")
-    code = experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)])
+    code = runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)])
     assert code == 0
     return workdir, json.loads((workdir / "summary.json").read_text())
 
@@ -100,23 +101,21 @@ def test_files_are_written(smoke_run):
 
 def test_bad_loss_is_a_config_error(study):
     with pytest.raises(ConfigError, match="losses"):
-        experiment.load_study_config(SMOKE, ["losses=[{name: ssimm}]"], study=study)
+        runner.load_study_config(study, SMOKE, ["losses=[{name: ssimm}]"])
     with pytest.raises(ConfigError, match="switch_at"):
-        experiment.load_study_config(
-            SMOKE,
-            ["losses=[{name: l1, switch_from: {name: mse}, switch_at: 1.5}]"],
-            study=study,
+        runner.load_study_config(
+            study, SMOKE, ["losses=[{name: l1, switch_from: {name: mse}, switch_at: 1.5}]"]
         )
     with pytest.raises(ConfigError, match="sweep"):
-        experiment.load_study_config(SMOKE, ["sweep={data.patch_size: [8, 12]}"], study=study)
+        runner.load_study_config(study, SMOKE, ["sweep={data.patch_size: [8, 12]}"])
 
 
 def test_switch_step_is_always_checkpointed_and_kept(study):
     import sys
 
     module = sys.modules["l1jax_study_super_resolution"]
-    _, cfg = experiment.load_study_config(
-        "configs/super_resolution/study.yaml", ["train.checkpoint_every=3000"], study=study
+    cfg = runner.load_study_config(
+        study, "configs/super_resolution/study.yaml", ["train.checkpoint_every=3000"]
     )
     run_cfg = module._run_cfg(cfg, {"name": "mse"}, module._switch_step(cfg, cfg.losses[-1]))
     # Switch at 10000 of 20000 steps: checkpoints every gcd(3000, 10000) = 1000, all 20 kept.

@@ -6,10 +6,11 @@ import json
 import sys
 from pathlib import Path
 
+import _studies
 import numpy as np
 import pytest
 
-from l1jax import experiment
+from l1jax import runner
 from l1jax.solvers import reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +19,7 @@ SMOKE = str(ROOT / "configs/walkthrough/smoke.yaml")
 
 @pytest.fixture(scope="module")
 def study():
-    return experiment.load_study("walkthrough")
+    return _studies.load("walkthrough")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def smoke_run(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("walkthrough_smoke")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert experiment.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
+        assert runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
     stdout[study.name] = out.getvalue()
     return workdir, json.loads((workdir / "summary.json").read_text())
 
@@ -170,5 +171,5 @@ def test_outputs_written(smoke_run):
 )
 def test_bad_config_exits_2_naming_the_key(study, tmp_path, capsys, override, key):
     argv = ["--config", SMOKE, "--workdir", str(tmp_path), "--set", override]
-    assert experiment.main(study, argv) == 2
+    assert runner.main(study, argv) == 2
     assert key in capsys.readouterr().err

@@ -10,9 +10,16 @@ import numpy as np
 import pytest
 from _runner_tasks import B_TRUE, TASK, config
 
-from l1jax import checkpoint
-from l1jax.config import ConfigError
-from l1jax.train import NonFiniteLossError, TrainingInterrupted, _loop, train
+from l1jax.runner import (
+    ConfigError,
+    NonFiniteLossError,
+    TrainingInterrupted,
+    checkpoint,
+    parallel,
+    program,
+    progress,
+    train,
+)
 
 
 def leaves(tree):
@@ -51,7 +58,7 @@ def test_same_config_gives_bitwise_identical_parameters(reference):
 
 def test_step_compiles_once_for_all_chunk_lengths(reference, tmp_path):
     # steps=60 with steps_per_call=16 and stops at 20/30/40: chunks of 16, 4, 10, 6, ...
-    prog = _loop._program(TASK, config(), _loop.parallel.make_mesh(None), None)
+    prog = program.program(TASK, config(), parallel.make_mesh(None), None)
     train(TASK, config(), workdir=tmp_path)
     assert prog.chunk_traces == 1
 
@@ -189,7 +196,7 @@ def test_metrics_lines(reference, tmp_path):
 
 
 def test_progress_is_off_under_pytest():
-    assert _loop._progress_mode(None, config()) is None
+    assert progress.progress_mode(None, config()) is None
 
 
 def test_sweep_matches_single_runs(reference):
@@ -251,18 +258,18 @@ def test_bad_runner_sections_name_the_key(changes, key):
 def test_cli_exit_codes(tmp_path, capsys):
     from _runner_tasks import study
 
-    from l1jax import experiment
+    from l1jax import runner
 
     path = tmp_path / "nan.yaml"
     path.write_text(
         "nan_above: 0.5\noptimizer: {name: adam, learning_rate: 0.02}\nschedule: {name: cosine}\n"
     )
     argv = ["--config", str(path), "--workdir", str(tmp_path / "w")]
-    assert experiment.main(study(), argv) == experiment.EXIT_NONFINITE
+    assert runner.main(study(), argv) == runner.EXIT_NONFINITE
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: non-finite loss nan")
     assert "kept the last good checkpoint (step 20)" in err[0]
     assert not (tmp_path / "w" / "summary.json").exists()
-    assert experiment.main(study(), [*argv, "--overwrite", "--set", "nan_above=null"]) == 0
+    assert runner.main(study(), [*argv, "--overwrite", "--set", "nan_above=null"]) == 0
     summary = json.loads((tmp_path / "w" / "summary.json").read_text())
     assert np.isfinite(summary["coef_error"]) and summary["run"]["devices"].startswith("8 x")

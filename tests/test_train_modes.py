@@ -14,9 +14,16 @@ import numpy as np
 import pytest
 from _runner_tasks import B_TRUE, TASK, config
 
-from l1jax import checkpoint
-from l1jax.config import ConfigError
-from l1jax.train import NonFiniteLossError, Problem, Task, _loop, train
+from l1jax.runner import (
+    ConfigError,
+    NonFiniteLossError,
+    Problem,
+    Task,
+    checkpoint,
+    parallel,
+    program,
+    train,
+)
 
 # --- a tiny convolutional task ---------------------------------------------------------------
 
@@ -102,7 +109,7 @@ def test_host_loop_compiles_once_and_resumes_bitwise(tmp_path):
     cfg = config(**{"train.loop": "host"})
     reference = train(TASK, cfg)
     assert reference.loop == "host"
-    prog = _loop._program(TASK, cfg, _loop.parallel.make_mesh(None), None)
+    prog = program.program(TASK, cfg, parallel.make_mesh(None), None)
     assert prog.chunk_traces == 1  # one compiled step for every chunk length
 
     def crash_at_45(step, state):
@@ -157,7 +164,7 @@ def test_primitive_names_look_inside_nested_jaxprs():
         return jax.lax.scan(body, 0.0, None, length=2)[0]
 
     x, w = jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 1))
-    assert "conv_general_dilated" in _loop._primitive_names(jax.make_jaxpr(nested)(x, w))
-    assert "conv_general_dilated" not in _loop._primitive_names(
+    assert "conv_general_dilated" in program._primitive_names(jax.make_jaxpr(nested)(x, w))
+    assert "conv_general_dilated" not in program._primitive_names(
         jax.make_jaxpr(lambda x: jnp.sin(x).sum())(x)
     )

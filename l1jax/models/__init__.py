@@ -1,8 +1,5 @@
-"""Small models, registered in :data:`l1jax.registry.MODELS` by name."""
+"""Small models for the runner's studies (``model: {name: linear}`` in a config)."""
 
 from l1jax.models.linear import Linear as Linear
-from l1jax.registry import MODELS
-
-MODELS.register("linear", Linear)
 
 __all__ = ["Linear"]

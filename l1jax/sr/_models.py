@@ -24,7 +24,7 @@ from jax.typing import ArrayLike
 
 from l1jax.sr._resize import upsample
 
-__all__ = ["Conv2d", "pixel_shuffle", "SRCNN", "ESPCN", "EDSR", "MODELS", "make_model"]
+__all__ = ["Conv2d", "pixel_shuffle", "SRCNN", "ESPCN", "EDSR"]
 
 # RGB mean of DIV2K, which EDSR subtracts before the head and adds back after the tail.
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -306,17 +306,3 @@ def _upsample_stages(scale: int) -> tuple[int, ...]:
     if scale >= 1 and scale & (scale - 1) == 0:  # powers of two: x2 stages
         return (2,) * (scale.bit_length() - 1)
     raise ValueError(f"EDSR: scale must be 2, 3 or a power of two, got scale={scale!r}.")
-
-
-MODELS: dict[str, type[eqx.Module]] = {"srcnn": SRCNN, "espcn": ESPCN, "edsr": EDSR}
-
-
-def make_model(name: str, **kwargs) -> eqx.Module:
-    """``MODELS[name](**kwargs)``, e.g. ``make_model("edsr", scale=2, width=64, depth=8, key=k)``.
-
-    Raises:
-      ValueError: if ``name`` is not in ``MODELS``.
-    """
-    if name not in MODELS:
-        raise ValueError(f"make_model: name must be one of {sorted(MODELS)}, got name={name!r}.")
-    return MODELS[name](**kwargs)

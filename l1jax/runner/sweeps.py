@@ -5,7 +5,7 @@ config and their values; the runner trains the grid of all combinations (here 6 
 key varying fastest) in one compiled program, ``jax.vmap``-ed over stacked parameters and
 optimizer states. Each grid point sees the config with its values bound in as traced scalars, so
 only numbers (int, float, bool) used as array values can be swept: a string, or a number used as
-a shape or in Python control flow, raises :class:`~l1jax.config.ConfigError`.
+a shape or in Python control flow, raises :class:`~l1jax.runner.ConfigError`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from l1jax.config import ConfigError, flatten
+from l1jax.runner.config import flatten
+from l1jax.runner.errors import ConfigError
 
 __all__ = ["Grid", "make_grid", "bind", "get_path"]
 

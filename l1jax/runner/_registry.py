@@ -1,20 +1,11 @@
-"""Name -> object registries so that configs can pick losses, optimizers, schedules, models,
-datasets and studies by name.
+"""Name -> factory tables, so that a config picks a loss, optimizer, model or dataset by name.
 
 A config names a piece with a mapping ``{name: <name>, <keyword>: <value>, ...}`` (or just the
-name). :meth:`Registry.build` looks the name up and calls the registered factory with the other
-keys as keyword arguments, after checking them against the factory's signature, so that a typo
-fails with the list of accepted names instead of deep inside a traced function.
+name). :meth:`Registry.build` looks the name up and calls the factory with the other keys as
+keyword arguments, after checking them against the factory's signature, so that a typo fails
+with the list of accepted names instead of deep inside a traced function.
 
-Other modules extend a registry by registering into it::
-
-    from l1jax.registry import OPTIMIZERS
-
-    @OPTIMIZERS.register("my_sgd")
-    def my_sgd(learning_rate, *, momentum=0.0) -> optax.GradientTransformation: ...
-
-A registry may also name *plugin* modules, imported on the first lookup when they exist, so that
-``l1jax.optim`` or ``l1jax.image`` can register their pieces without this module importing them.
+The tables themselves are in :mod:`l1jax.runner.registry`.
 """
 
 from __future__ import annotations
@@ -22,7 +13,6 @@ from __future__ import annotations
 import collections.abc
 import difflib
 import functools
-import importlib
 import inspect
 import types
 import typing
@@ -32,17 +22,7 @@ from typing import Any, Generic, TypeVar
 import jax
 import numpy as np
 
-__all__ = [
-    "Registry",
-    "UnknownNameError",
-    "LOSSES",
-    "OPTIMIZERS",
-    "SCHEDULES",
-    "MODELS",
-    "DATASETS",
-    "STUDIES",
-    "split_spec",
-]
+__all__ = ["Registry", "UnknownNameError", "split_spec", "check_kwargs"]
 
 T = TypeVar("T")
 
@@ -205,7 +185,7 @@ class Registry(Generic[T]):
 
     Args:
       kind: what the entries are, used in messages (``"optimizer"``).
-      plugins: modules imported on first lookup if they exist; they register into this registry.
+      entries: the initial ``{name: object}`` entries.
       fallback: ``name -> object or None`` consulted for names not registered explicitly (used to
         expose every optax optimizer without listing them).
       fallback_names: the names ``fallback`` knows, for error messages and :meth:`names`.
@@ -214,15 +194,13 @@ class Registry(Generic[T]):
     def __init__(
         self,
         kind: str,
+        entries: Mapping[str, T] | None = None,
         *,
-        plugins: Iterable[str] = (),
         fallback: Callable[[str], T | None] | None = None,
         fallback_names: Callable[[], Iterable[str]] | None = None,
     ):
         self.kind = kind
-        self._entries: dict[str, T] = {}
-        self._plugins = tuple(plugins)
-        self._plugins_loaded = False
+        self._entries: dict[str, T] = dict(entries or {})
         self._fallback = fallback
         self._fallback_names = fallback_names
 
@@ -241,20 +219,7 @@ class Registry(Generic[T]):
             return add
         return add(obj)
 
-    def _load_plugins(self) -> None:
-        if self._plugins_loaded:
-            return
-        self._plugins_loaded = True
-        for module in self._plugins:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as e:
-                # Only a missing plugin is tolerated; a plugin that fails inside must surface.
-                if e.name is None or not module.startswith(e.name):
-                    raise
-
     def names(self) -> list[str]:
-        self._load_plugins()
         names = set(self._entries)
         if self._fallback_names is not None:
             names.update(self._fallback_names())
@@ -262,7 +227,6 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The entry called ``name``; raises :class:`UnknownNameError` listing known names."""
-        self._load_plugins()
         if name in self._entries:
             return self._entries[name]
         if self._fallback is not None and isinstance(name, str):
@@ -322,133 +286,3 @@ class Registry(Generic[T]):
         """Calls the entry named by ``spec`` with the spec's keywords and ``provided``."""
         name, entry, kwargs = self.validate(spec, provided=provided)
         return entry(**kwargs, **provided)  # type: ignore[operator]
-
-
-# --- the registries --------------------------------------------------------------------------
-
-
-def _loss_tables() -> list[Mapping[str, Callable]]:
-    from l1jax import losses
-
-    tables = [losses.LOSSES]
-    try:
-        from l1jax import image
-    except ModuleNotFoundError as e:
-        if e.name not in ("l1jax.image", "l1jax"):
-            raise
-    else:
-        tables.append(getattr(image, "LOSSES", {}))
-    return tables
-
-
-def _losses_fallback(name: str):
-    for table in _loss_tables():
-        if name in table:
-            return table[name]
-    return None
-
-
-def _losses_names():
-    return [n for table in _loss_tables() for n in table]
-
-
-LOSSES: Registry[Callable] = Registry(
-    "loss", fallback=_losses_fallback, fallback_names=_losses_names
-)
-"""Every loss of :data:`l1jax.losses.LOSSES` and :data:`l1jax.image.LOSSES`, plus any
-registered by other modules."""
-
-# optax functions that take a learning rate but are not drop-in optimizers.
-_OPTAX_EXCLUDED = frozenset({"lbfgs", "scale_by_learning_rate", "scale_by_rprop"})
-
-
-def _optax_optimizer(name: str):
-    import optax
-
-    if name in _OPTAX_EXCLUDED or name.startswith("_"):
-        return None
-    fn = getattr(optax, name, None)
-    if not inspect.isfunction(fn):
-        return None
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return None
-    return fn if "learning_rate" in params else None
-
-
-def _optax_names():
-    import optax
-
-    return [n for n in dir(optax) if _optax_optimizer(n) is not None]
-
-
-def _subgradient(learning_rate):
-    """:func:`l1jax.optim.subgradient_method` with step ``learning_rate`` (or its schedule)."""
-    from l1jax import optim
-
-    return optim.subgradient_method(learning_rate)
-
-
-def _ista_l1(learning_rate, *, lam: float):
-    """:func:`l1jax.optim.ista_l1` (needs a constant schedule: ISTA takes a fixed step)."""
-    from l1jax import optim
-
-    return optim.ista_l1(learning_rate, lam=lam)
-
-
-def _fista_l1(learning_rate, *, lam: float):
-    """:func:`l1jax.optim.fista_l1` (needs a constant schedule: FISTA takes a fixed step)."""
-    from l1jax import optim
-
-    return optim.fista_l1(learning_rate, lam=lam)
-
-
-_L1JAX_OPTIMIZERS = {"subgradient": _subgradient, "ista_l1": _ista_l1, "fista_l1": _fista_l1}
-
-
-def _l1jax_optim_available() -> bool:
-    try:
-        import l1jax.optim  # noqa: F401
-    except ModuleNotFoundError as e:
-        if e.name not in ("l1jax.optim", "l1jax"):
-            raise
-        return False
-    return True
-
-
-def _optimizer_fallback(name: str):
-    if name in _L1JAX_OPTIMIZERS and _l1jax_optim_available():
-        return _L1JAX_OPTIMIZERS[name]
-    return _optax_optimizer(name)
-
-
-def _optimizer_names():
-    own = list(_L1JAX_OPTIMIZERS) if _l1jax_optim_available() else []
-    return own + _optax_names()
-
-
-OPTIMIZERS: Registry[Callable] = Registry(
-    "optimizer",
-    plugins=("l1jax.optim",),
-    fallback=_optimizer_fallback,
-    fallback_names=_optimizer_names,
-)
-"""Every optax optimizer (``adam``, ``adamw``, ``sgd``, ...), l1jax.optim's ``subgradient``,
-``ista_l1`` and ``fista_l1``, and any registered by other modules.
-
-Entries take ``learning_rate`` (a float or a schedule ``count -> float``) and return an
-``optax.GradientTransformation``.
-"""
-
-SCHEDULES: Registry[Callable] = Registry("schedule", plugins=("l1jax.train",))
-"""Learning-rate multipliers ``count -> factor``; see :mod:`l1jax.train`."""
-
-MODELS: Registry[Callable] = Registry("model", plugins=("l1jax.models", "l1jax.sr"))
-"""Model constructors (``eqx.Module`` classes or functions) taking a ``key`` keyword."""
-
-DATASETS: Registry[Callable] = Registry("dataset", plugins=("l1jax.datasets",))
-"""Dataset builders ``(key, **kwargs) -> (examples, truth)``."""
-
-STUDIES: Registry[Any] = Registry("study")
-"""Study name -> :class:`l1jax.experiment.Study`; ``configs/<name>/`` holds its YAML files."""

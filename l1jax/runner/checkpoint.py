@@ -27,7 +27,7 @@ from typing import Any
 import equinox as eqx
 import jax
 
-from l1jax import parallel
+from l1jax.runner import parallel
 
 __all__ = [
     "Checkpoint",
@@ -203,6 +203,55 @@ def restore(checkpoint: Checkpoint | str | Path, like: Any) -> Any:
     path = checkpoint.path if isinstance(checkpoint, Checkpoint) else Path(checkpoint)
     with open(path, "rb") as f:
         return eqx.tree_deserialise_leaves(f, like)
+
+
+def find(path: str | Path, *, tag: str | None = None, step: int | None = None) -> Checkpoint:
+    """The checkpoint ``path`` names: a run's workdir (its ``checkpoints/<tag>/``), one
+    checkpoint folder, or a checkpoint's ``step_N.json`` or ``step_N.eqx``.
+
+    Args:
+      path: where to look.
+      tag: which tag of a workdir; None: its only one.
+      step: which checkpoint; None: the newest (a file names its own step).
+
+    Raises:
+      LookupError: nothing there, an ambiguous tag, or no checkpoint of that step; the
+        message lists what there is.
+    """
+    path = Path(path)
+    if path.is_file():
+        match = _NAME.match(path.with_suffix(".json").name)
+        if match is None:
+            raise LookupError(f"{path} is not a checkpoint file (step_N.json or step_N.eqx)")
+        if step is not None and int(match.group(1)) != step:
+            raise LookupError(f"{path} is the checkpoint of step {int(match.group(1))}, not {step}")
+        path, step = path.parent, int(match.group(1))
+    elif (path / "checkpoints").is_dir():
+        tags = sorted(p.name for p in (path / "checkpoints").iterdir() if p.is_dir())
+        if tag is None and len(tags) != 1:
+            raise LookupError(
+                f"{path} holds the checkpoints of {len(tags)} tags ({', '.join(tags) or 'none'}); "
+                f"name one with tag"
+            )
+        chosen = tags[0] if tag is None else tag
+        if chosen not in tags:
+            raise LookupError(f"{path} has no tag {chosen!r}; it has {', '.join(tags) or 'none'}")
+        path = path / "checkpoints" / chosen
+    elif not path.is_dir():
+        raise LookupError(f"{path} does not exist")
+    found = all_checkpoints(path)
+    if step is None:
+        newest = latest(path)
+        if newest is None:
+            raise LookupError(f"{path} holds no complete checkpoint")
+        return newest
+    for ckpt in found:
+        if ckpt.step == step:
+            if _valid(path, ckpt.path.with_suffix(".json"), verify=True) is None:
+                raise LookupError(f"the checkpoint of step {step} in {path} is damaged")
+            return ckpt
+    steps = ", ".join(str(c.step) for c in found) or "none"
+    raise LookupError(f"{path} has no checkpoint of step {step}; it has steps {steps}")
 
 
 class CheckpointManager:

@@ -1,15 +1,15 @@
-"""Typed experiment configs: dataclass schemas, YAML files that extend each other, ``--set``
-overrides, and one-line errors that name the file, the key, the expected and the given value.
+"""Typed experiment configs: YAML files that extend each other, ``--set`` overrides, and one-line
+errors that name the file, the key, the expected and the given value.
 
-A study declares its schema as a dataclass that extends :class:`RunConfig` (the runner's own
-sections: seed, optimizer, schedule, train, sweep, parallel, distributed), or
-:class:`StudyConfig` (seed, smoke, parallel, distributed) for a study that does not train
-through the runner::
+A study declares its schema as a dataclass that extends :class:`~l1jax.runner.RunConfig` (the
+runner's own sections: seed, optimizer, schedule, train, sweep, parallel, distributed), or
+:class:`~l1jax.runner.StudyConfig` (seed, smoke, parallel, distributed) for a study that does
+not train through the runner (:mod:`l1jax.runner.schema`)::
 
     @dataclasses.dataclass
     class MyConfig(RunConfig):
         data: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "toy", "n": 64})
-        width: int = omegaconf.MISSING   # required: a file must set it
+        width: int = MISSING   # required: a file must set it
 
 and :func:`load_config` merges, in order, the schema's defaults, each YAML file of the
 ``extends:`` chain (base first; the path is relative to the file that names it), the smoke
@@ -18,8 +18,8 @@ every key and type on the way. The result is an instance of the schema (plain da
 and lists), so study code gets attribute access and type hints.
 
 Configs are data: files and ``--set`` values are read by a YAML loader without anchors and
-aliases, files are at most :data:`MAX_CONFIG_BYTES`, and OmegaConf interpolation (``${...}``) is
-refused, so nothing in a config is evaluated.
+aliases, files are at most 1 MiB (:mod:`l1jax.runner._yaml`), and OmegaConf interpolation
+(``${...}``) is refused, so nothing in a config is evaluated.
 """
 
 from __future__ import annotations
@@ -36,13 +36,10 @@ import yaml
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
+from l1jax.runner._yaml import MAX_CONFIG_BYTES, parse_yaml, read_yaml, yaml_problem
+from l1jax.runner.errors import ConfigError
+
 __all__ = [
-    "ConfigError",
-    "TrainConfig",
-    "ParallelConfig",
-    "DistributedConfig",
-    "StudyConfig",
-    "RunConfig",
     "MISSING",
     "load_config",
     "to_yaml",
@@ -51,239 +48,10 @@ __all__ = [
     "diff",
     "identity",
     "RESUME_NEUTRAL",
-    "header_command",
     "check_name",
-    "read_yaml",
-    "MAX_CONFIG_BYTES",
 ]
 
 EXTENDS_KEY = "extends"
-
-# Configs are small text files: anything larger is refused before it is parsed.
-MAX_CONFIG_BYTES = 1 << 20
-
-
-class ConfigError(ValueError):
-    """A config problem, reported on one line: ``source: key: expected E, got G``.
-
-    Attributes:
-      source: the file (or ``--set key=value`` argument) the bad value came from.
-      key: the dotted key.
-      expected: what the schema wants there.
-      given: what the config gave.
-    """
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        source: str | None = None,
-        key: str | None = None,
-        expected: str | None = None,
-        given: str | None = None,
-    ):
-        self.source, self.key, self.expected, self.given = source, key, expected, given
-        self.detail = message
-        super().__init__(self._format())
-
-    def _format(self) -> str:
-        parts = [p for p in (self.source, self.key) if p]
-        if self.expected is not None or self.given is not None:
-            body = f"expected {self.expected}, got {self.given}"
-            if self.detail:
-                body = f"{self.detail}: {body}"
-        else:
-            body = self.detail or "invalid config"
-        return ": ".join([*parts, body])
-
-    def with_source(self, source: str) -> ConfigError:
-        """The same error attributed to ``source`` unless it already names one."""
-        if self.source:
-            return self
-        return ConfigError(
-            self.detail, source=source, key=self.key, expected=self.expected, given=self.given
-        )
-
-
-# --- the runner's schema sections --------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """How :func:`l1jax.train.train` runs the loop."""
-
-    steps: int = 1000
-    # None: every step uses the whole data set (full batch); else a uniform sample, with
-    # replacement, of this many examples.
-    batch_size: int | None = None
-    # Steps run on the device per host call (a compiled loop): amortises dispatch for small models.
-    steps_per_call: int = 100
-    log_every: int = 10
-    # 0: evaluate only at the end.
-    eval_every: int = 0
-    # 0: checkpoint only at the end (and on Ctrl-C).
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 2
-    # Clip the gradient to this global norm before the optimizer; None: no clipping.
-    clip_norm: float | None = None
-    # Keep an exponential moving average of the parameters with this decay; None: no EMA.
-    ema_decay: float | None = None
-    # Show progress (never under pytest): a tqdm bar when stdout and stderr are terminals, else
-    # plain lines on stdout (step, loss, steps/s, elapsed, ETA) every progress_every seconds.
-    progress: bool = True
-    progress_every: float = 30.0
-    # How a host call runs its steps: "device" (one compiled lax.while_loop), "host" (one
-    # compiled step per Python iteration) or "auto": "host" on a CPU when the step has a
-    # convolution, whose gradient XLA:CPU computes 10-100x slower inside a loop body (jax
-    # issue #12868), else "device".
-    loop: str = "auto"
-    # How a sweep's grid points run: "vmap" (one vectorised program), "unroll" (one after
-    # another within the same compiled program) or "auto": "unroll" on a CPU when the step has
-    # a convolution (XLA:CPU runs a vmapped convolution, a grouped one, several times slower
-    # than the points one by one), else "vmap".
-    sweep_mode: str = "auto"
-
-
-@dataclasses.dataclass
-class ParallelConfig:
-    """Data parallelism: a 1-D mesh whose ``batch`` axis splits the examples."""
-
-    # None: every visible device (all hosts' devices when distributed).
-    num_devices: int | None = None
-
-
-@dataclasses.dataclass
-class DistributedConfig:
-    """Multi-host set-up, passed to :func:`jax.distributed.initialize` when ``enabled``.
-
-    Leave the three fields null on a cluster that JAX auto-detects (Slurm, Cloud TPU, ...).
-    """
-
-    enabled: bool = False
-    coordinator_address: str | None = None
-    num_processes: int | None = None
-    process_id: int | None = None
-
-
-@dataclasses.dataclass
-class StudyConfig:
-    """The sections every study config has: a study that does not train through the runner
-    (it calls solvers, or its own compiled program) subclasses this, so that a ``--set
-    train.steps=5`` it would ignore is an unknown key."""
-
-    seed: int = 0
-    # A study's small profile (its Study.smoke overrides apply when true).
-    smoke: bool = False
-    parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
-    distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
-
-
-@dataclasses.dataclass
-class RunConfig(StudyConfig):
-    """A training study's sections: :class:`StudyConfig`'s, and what :func:`l1jax.train.train`
-    reads (optimizer, schedule, train, sweep); a training study's schema subclasses it."""
-
-    # {name: <optax or l1jax optimizer>, learning_rate: ..., <its keywords>}.
-    optimizer: dict[str, Any] = dataclasses.field(
-        default_factory=lambda: {"name": "adam", "learning_rate": 1e-3}
-    )
-    # Learning-rate multiplier: {name: constant|inv_sqrt|inv|cosine|step, warmup_steps: 0, ...}.
-    schedule: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "constant"})
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    # {dotted.key: [values]}: train the grid of all combinations as one vmapped program.
-    sweep: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-# --- loading -----------------------------------------------------------------------------------
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` without anchors and aliases (``&a``, ``*a``, ``<<: *a``).
-
-    Aliases let a few lines expand into an exponentially large document (the "billion laughs"):
-    configs share values through ``extends:`` instead, so the loader refuses them outright.
-    """
-
-    def compose_node(self, parent, index):
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                "anchors and aliases (&, *) are not allowed in configs; share "
-                "values with 'extends:'",
-                event.start_mark,
-            )
-        return super().compose_node(parent, index)
-
-
-# YAML 1.1 (PyYAML) reads 1e-3 as a string; configs, like YAML 1.2 and OmegaConf, read a float.
-_NoAliasLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
-def _parse_yaml(text: str) -> Any:
-    """``yaml.safe_load`` without aliases; raises ``yaml.YAMLError`` or ``RecursionError``."""
-    loader = _NoAliasLoader(text)
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
-
-
-def _yaml_problem(e: BaseException) -> str:
-    if isinstance(e, RecursionError):
-        return "nested too deeply"
-    mark = getattr(e, "problem_mark", None)
-    where = f" at line {mark.line + 1}" if mark is not None else ""
-    problem = getattr(e, "problem", None) or "cannot parse"
-    # The parser's own words only, never the file's text.
-    return f"invalid YAML{where}: {problem[:120]}"
-
-
-def read_yaml(path: str | Path) -> Any:
-    """A YAML config file as plain data, read as data only.
-
-    The file must be a regular UTF-8 text file (not a directory, device or pipe) of at most
-    :data:`MAX_CONFIG_BYTES` bytes without anchors or aliases. Error messages name the file and
-    the problem, never its text.
-
-    Raises:
-      ConfigError: a missing file, a directory, a binary or oversized file, or invalid YAML.
-    """
-    path = Path(path)
-    try:
-        if path.is_dir():
-            raise ConfigError(f"{str(path)!r} is a directory, not a YAML file")
-        if path.exists() and not path.is_file():
-            # A device or a pipe (/dev/zero, /dev/stdin) could be endless or block.
-            raise ConfigError(f"{str(path)!r} is not a regular file")
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(
-                f"{str(path)!r} is {size} bytes; a config is at most {MAX_CONFIG_BYTES} bytes"
-            )
-        with open(path, "rb") as f:
-            raw = f.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read {str(path)!r}: {e.strerror}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{str(path)!r} is larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        if b"\0" in raw:
-            raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL byte")
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{str(path)!r} is not a text (UTF-8) file") from None
-    try:
-        return _parse_yaml(text)
-    except (yaml.YAMLError, RecursionError) as e:
-        raise ConfigError(_yaml_problem(e), source=str(path)) from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -517,10 +285,10 @@ def _parse_override(item: str) -> _Override:
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError(f"value longer than {MAX_CONFIG_BYTES} bytes", source=source, key=key)
     try:
-        value = _parse_yaml(text) if text.strip() else None
+        value = parse_yaml(text) if text.strip() else None
     except (yaml.YAMLError, RecursionError) as e:
         raise ConfigError(
-            f"cannot parse the value ({_yaml_problem(e)})", source=source, key=key
+            f"cannot parse the value ({yaml_problem(e)})", source=source, key=key
         ) from None
     _check_data(value, source, key)
     return _Override(item=item, key=key, value=value)
@@ -588,7 +356,7 @@ def load_config(
 
     Args:
       path: the YAML file. A top-level ``extends: other.yaml`` merges ``other.yaml`` first.
-      schema: a dataclass (usually a subclass of :class:`RunConfig`).
+      schema: a dataclass (usually a subclass of :class:`~l1jax.runner.RunConfig`).
       overrides: ``"a.b=value"`` strings (the CLI's ``--set``), applied last; values are parsed
         as YAML (``--set sweep.seed=[0,1,2]``). A mapping value replaces the key's mapping
         (``model={name: espcn}``; a schema section takes its defaults for the fields not given);
@@ -721,17 +489,3 @@ def identity(cfg: Any) -> dict[str, Any]:
         for k, v in flatten(cfg).items()
         if not any(k == n or (n.endswith(".") and k.startswith(n)) for n in RESUME_NEUTRAL)
     }
-
-
-def header_command(path: str | Path) -> str | None:
-    """The command in a config's header comment: its first ``# python ...`` line, if any."""
-    for line in Path(path).read_text().splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if not stripped.startswith("#"):
-            return None
-        text = stripped.lstrip("#").strip()
-        if text.startswith(("python ", "./", ".venv/bin/python ")):
-            return text
-    return None
