@@ -5,7 +5,7 @@
 
 The task is the super-resolution study's network (residual SRCNN, 9-5-5 kernels, 64-32
 channels, x2) trained with L2 and Adam on a fixed batch of 16 LR patches of 24x24 (48x48 HR),
-for ``--seeds`` seeds as a sweep. Every mode runs through ``l1jax.train.train`` exactly as a study
+for ``--seeds`` seeds as a sweep. Every mode runs through ``l1jax.runner.train`` exactly as a study
 does; its throughput is ``TrainResult.steps_per_second`` (compilation excluded), in seed-steps
 per second. The baseline is one ``eqx.filter_jit`` step of a single model called from Python,
 times the number of seeds. Ratio = mode / baseline: 1.0 means the runner adds nothing. The

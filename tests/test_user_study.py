@@ -37,3 +37,32 @@ def test_the_documented_study_runs_outside_the_repository(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((workdir / "summary.json").read_text())["coef_error"] == summary["coef_error"]
+    # Fine-tuning from that run: a warm start named in the config, in a workdir of its own.
+    tuned = subprocess.run(
+        [
+            *cmd,
+            "--set",
+            "train.init_from={path: runs/mystudy/quick, params_only: true}",
+            "--set",
+            "train.steps=20",
+            "--workdir",
+            "runs/mystudy/tuned",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert tuned.returncode == 0, tuned.stderr
+    saved = (tmp_path / "runs" / "mystudy" / "tuned" / "config.yaml").read_text()
+    assert "path: runs/mystudy/quick" in saved and "params_only: true" in saved
+    bad = subprocess.run(
+        [*cmd, "--set", "train.init_from={path: runs/nothing}", "--workdir", "runs/x"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert "train.init_from" in bad.stderr and "runs/nothing does not exist" in bad.stderr
+    assert not (tmp_path / "runs" / "x" / "summary.json").exists()
