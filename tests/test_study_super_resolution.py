@@ -82,8 +82,10 @@ def test_switched_loss_continues_the_l2_run(smoke_run):
     workdir, _ = smoke_run
     sidecars = sorted((workdir / "checkpoints" / "l2_to_l1").glob("step_*.json"))
     meta = [json.loads(p.read_text()) for p in sidecars]
-    assert [m["step"] for m in meta] == [20, 40]
-    assert meta[0]["switched_from"] == "l2"
+    # A warm start from the L2 run's checkpoint at the switch (train.init_from): its own
+    # checkpoints start after it, and each names where it started.
+    assert [m["step"] for m in meta] == [40]
+    assert meta[0]["initialized_from"].endswith("checkpoints/l2/step_000000020.json")
     lines = [json.loads(s) for s in (workdir / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in lines if r.get("tag") == "l2_to_l1" and "loss" in r]
     assert steps and min(steps) > 20
@@ -113,15 +115,19 @@ def test_bad_loss_is_a_config_error(study):
 def test_switch_step_is_always_checkpointed_and_kept(study):
     import sys
 
-    module = sys.modules["l1jax_study_super_resolution"]
+    module = sys.modules[study.run.__module__]
     cfg = runner.load_study_config(
         study, "configs/super_resolution/study.yaml", ["train.checkpoint_every=3000"]
     )
-    run_cfg = module._run_cfg(cfg, {"name": "mse"}, module._switch_step(cfg, cfg.losses[-1]))
+    run_cfg = module._run_cfg(cfg, module._switch_step(cfg, cfg.losses[-1]))
     # Switch at 10000 of 20000 steps: checkpoints every gcd(3000, 10000) = 1000, all 20 kept.
     assert run_cfg.train.checkpoint_every == 1000
     assert run_cfg.train.keep_checkpoints == 20
-    assert run_cfg.loss == {"name": "mse"} and run_cfg.losses == []
+    assert run_cfg.losses == [] and run_cfg.train.init_from is None
+    # The loss is the task's argument (one compiled task per loss), not a config key.
+    assert not hasattr(run_cfg, "loss")
+    assert module.task({"name": "mse"}) is module.task({"name": "mse"})
+    assert module.task({"name": "mse"}).args == {"loss": {"name": "mse"}}
 
 
 def test_dead_hidden_layers_are_detected_and_reported(study):
@@ -132,7 +138,7 @@ def test_dead_hidden_layers_are_detected_and_reported(study):
 
     from l1jax import sr
 
-    module = sys.modules["l1jax_study_super_resolution"]
+    module = sys.modules[study.run.__module__]
     keys = jax.random.split(jax.random.key(0), 2)
     models = eqx.filter_vmap(lambda k: sr.SRCNN(2, 3, 8, 3, key=k))(keys)
     # Seed 1: a bias of -1e3 on the second hidden layer keeps every unit below zero.

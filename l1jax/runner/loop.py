@@ -132,6 +132,8 @@ def train(
     saved_step = None
     if last is None and tc.init_from is not None:
         state, initialized_from = _warm_start(tc.init_from, state, mesh, tc.steps)
+    # Where the training began, recorded in each of its checkpoints (resumes keep it).
+    origin = initialized_from or (last.metadata.get("initialized_from") if last else None)
     if last is not None:
         try:
             restored = manager.restore(last, state)
@@ -158,6 +160,7 @@ def train(
                 finished=finished,
                 config_sha256=config_sha,
                 time=time.time(),
+                **({"initialized_from": origin} if origin else {}),
             )
             saved_step = step
 
