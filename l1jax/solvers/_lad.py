@@ -28,6 +28,12 @@ def lad(
     the vertex polish are described there. No intercept is added: append a column of ones to
     ``X`` for one.
 
+    Derivatives: ``coef`` and ``objective`` are differentiable in ``X`` and ``y`` by the rule of
+    :func:`quantile_regression`: the derivative of ``coef = X_B^{-1} y_B`` on the basis ``B`` of
+    the first ``d`` linearly independent rows in increasing ``|y - X coef|`` (exact ties in the
+    lower row's favour), zero for every other row; at a degenerate vertex (ties, repeated
+    observations), the derivative of that basis's vertex.
+
     Args:
       X: design, shape ``(n, d)`` with ``n >= d``.
       y: responses, shape ``(n,)``.

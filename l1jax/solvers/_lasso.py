@@ -18,6 +18,7 @@ from jax.typing import ArrayLike
 
 from l1jax._checks import check_range
 from l1jax._lapack import unbatched
+from l1jax.solvers import _implicit
 from l1jax.solvers import _validate as v
 from l1jax.solvers._result import SolverResult
 
@@ -217,6 +218,21 @@ def lasso(
     ``objective - optimum <= gap * objective`` up to round-off, and ``converged`` is
     ``gap <= tol``.
 
+    Derivatives: ``coef`` and ``objective`` are differentiable in ``X``, ``y`` and ``lam``
+    (``jax.grad``, ``jax.jvp``, ``jax.jacfwd``, ``jax.jacrev``, ``jax.hessian``, under ``jit``
+    and ``vmap``) by implicit differentiation of the KKT conditions on the support of the
+    returned solution, not through the iterations. With ``S = {j : coef_j != 0}`` (the support
+    the polish uses) and ``s = sign(coef_S)``, ``X_S^T (X_S b_S - y) / n + lam s = 0`` gives
+    ``d b_S = -(X_S^T X_S / n)^{-1} (d(X_S^T X_S / n) b_S - d(X_S^T y / n) + s d lam)`` and
+    ``d b_j = 0`` off ``S``; so ``d b_S / d y = (X_S^T X_S)^{-1} X_S^T`` and ``d b_S / d lam =
+    -n (X_S^T X_S)^{-1} s``. A coefficient exactly at zero is off the support: where one sits on
+    the boundary ``|X_j^T (y - X coef)| / n = lam`` (a kink of the path) the derivative is the
+    one-sided one with that coefficient held at zero, e.g. every derivative is 0 at
+    ``lam = max |X^T y| / n``, where ``coef = 0`` (the derivative from above). An ``X_S`` without
+    full column rank (no unique solution) gives inf/NaN. The objective's derivative is its
+    formula's through ``coef`` (``d objective / d lam = ||coef||_1``); ``num_steps``,
+    ``converged`` and ``gap`` have zero derivatives.
+
     Args:
       X: design, shape ``(n, d)``.
       y: responses, shape ``(n,)``.
@@ -263,6 +279,10 @@ def lasso(
     max_steps = _DEFAULT_STEPS[method] if max_steps is None else max_steps
     v.check_max_steps(fn, max_steps)
     tol = v.default_tol(tol, X.dtype)
-    res = _solve(X, y, lam, tol, method=method, max_steps=max_steps, polish=polish)
+    # Solve on stop_gradient-ed data, then attach the implicit derivative of coef.
+    lam = lam.astype(X.dtype)
+    sg = jax.lax.stop_gradient
+    res = _solve(sg(X), sg(y), sg(lam), tol, method=method, max_steps=max_steps, polish=polish)
     v.warn_unconverged(fn, res, tol, method, X.dtype)
-    return res
+    coef, objective = _implicit.lasso(X, y, lam, res.coef, res.objective)
+    return res._replace(coef=coef, objective=objective)

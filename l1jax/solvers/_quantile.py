@@ -21,6 +21,7 @@ from jax.typing import ArrayLike
 
 from l1jax._checks import check_range
 from l1jax._lapack import unbatched
+from l1jax.solvers import _implicit
 from l1jax.solvers import _validate as v
 from l1jax.solvers._certify import (
     feasible_dual,
@@ -318,9 +319,13 @@ def prepare(fn, X, y, tau, method, tol, max_steps):
 
 
 def solve_and_warn(fn, X, y, tau, tol, method, max_steps, polish) -> SolverResult:
-    res = _solve(X, y, tau, tol, method=method, max_steps=max_steps, polish=polish)
+    """Solves on ``stop_gradient``-ed data, then attaches the implicit derivative of ``coef``."""
+    tau = tau.astype(X.dtype)
+    sg = jax.lax.stop_gradient
+    res = _solve(sg(X), sg(y), sg(tau), tol, method=method, max_steps=max_steps, polish=polish)
     v.warn_unconverged(fn, res, tol, method, X.dtype)
-    return res
+    coef, objective = _implicit.quantile(X, y, tau, res.coef, res.objective)
+    return res._replace(coef=coef, objective=objective)
 
 
 def quantile_regression(
@@ -364,6 +369,24 @@ def quantile_regression(
     simplex pivots from that vertex (steepest edge, exact line search), which end at the exact
     LP optimum when they certify it. When a concrete result is not certified, a
     :class:`ConvergenceWarning` names the remedy; under ``jit``/``vmap`` check ``converged``.
+
+    Derivatives: ``coef`` and ``objective`` are differentiable in ``X``, ``y`` and ``tau``
+    (``jax.grad``, ``jax.jvp``, ``jax.jacfwd``, ``jax.jacrev``, ``jax.hessian``, under ``jit``
+    and ``vmap``) by implicit differentiation of the returned vertex, not through the
+    iterations. The basis ``B`` is the first ``d`` linearly independent rows in increasing
+    ``|y - X coef|`` (exact ties in the lower row's favour), and the derivative is that of
+    ``coef = X_B^{-1} y_B``: ``d coef = X_B^{-1} (dy_B - dX_B coef)``, exactly zero for every
+    other row of ``X`` and ``y``, and ``d coef / d tau = 0`` (the solution is piecewise
+    constant in ``tau``). At a non-degenerate vertex (``d`` zero residuals, a unique optimum)
+    ``B`` is the ``d`` zero residuals and this is the derivative. At a degenerate one (more
+    than ``d`` zero residuals: ties at the median, repeated observations; or a non-unique
+    optimum) the solution is not differentiable and this is the derivative of the vertex of
+    that basis, exact along every perturbation that keeps the basis optimal: the median of
+    ``[0, 1, 1, 2, 5]`` gets derivative 1 in the first of the tied observations and 0 in the
+    second (right for ``dy_1 >= dy_2``). With ``polish=False`` the same basis is used at the
+    returned ``coef``. The objective's derivative is its formula's through ``coef``
+    (``d objective / d tau = mean(y - X coef)``); ``num_steps``, ``converged`` and ``gap``
+    have zero derivatives.
 
     Args:
       X: design, shape ``(n, d)`` with ``n >= d``, full column rank; float32, float64 or integer.
