@@ -25,6 +25,8 @@ aliases, files are at most 1 MiB (:mod:`l1jax.runner._yaml`), and OmegaConf inte
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 import types
 import typing
@@ -47,6 +49,7 @@ __all__ = [
     "flatten",
     "diff",
     "identity",
+    "fingerprint",
     "RESUME_NEUTRAL",
     "check_name",
 ]
@@ -480,6 +483,14 @@ RESUME_NEUTRAL = (
     "train.steps_per_call",
     "distributed.",
 )
+
+
+def fingerprint(cfg: Any, *, resume_only: bool = False, **extra: Any) -> str:
+    """The sha256 of a config as sorted JSON: of every key (what the compiled program depends
+    on), or with ``resume_only`` of :func:`identity` (what a checkpoint must match to resume);
+    ``extra`` JSON-serialisable data (a task's args) is hashed with it."""
+    data = {"config": identity(cfg) if resume_only else flatten(cfg), **extra}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def identity(cfg: Any) -> dict[str, Any]:

@@ -4,8 +4,6 @@ that log, evaluate and checkpoint, resumable bit for bit."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +18,7 @@ from jax.sharding import Mesh
 from l1jax.runner import parallel
 from l1jax.runner.checkpoint import CheckpointManager, damaged_checkpoints, find, restore
 from l1jax.runner.checks import check_config
-from l1jax.runner.config import check_name, identity
+from l1jax.runner.config import check_name, fingerprint
 from l1jax.runner.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from l1jax.runner.metrics import MetricsLog, metric_records
 from l1jax.runner.program import TRACER_ERRORS, program
@@ -278,8 +276,7 @@ def run_identity(cfg: Any, task: Task) -> str:
     """What a checkpoint must have been written by for a run to resume from it: the hash of the
     config's resume-relevant keys (:func:`l1jax.runner.config.identity`) and the task's
     ``args``."""
-    data = {"config": identity(cfg), "task": dict(task.args)}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return fingerprint(cfg, resume_only=True, task=dict(task.args))
 
 
 def _warm_start(init: Any, state: TrainState, mesh: Mesh, total: int) -> tuple[TrainState, str]:

@@ -15,7 +15,7 @@ import optax
 from jax.sharding import Mesh
 
 from l1jax.runner import parallel
-from l1jax.runner.config import to_yaml
+from l1jax.runner.config import fingerprint
 from l1jax.runner.optimizer import make_optimizer
 from l1jax.runner.sweeps import Grid, bind
 from l1jax.runner.task import Problem, Task, TrainState
@@ -334,9 +334,9 @@ _MAX_PROGRAMS = 32
 
 
 def program(task: Task, cfg: Any, mesh: Mesh, grid: Grid | None) -> _Program:
-    # Keyed by the config's text: re-running the same config (resume, a test) reuses the
+    # Keyed by the config's fingerprint: re-running the same config (resume, a test) reuses the
     # compiled executables instead of tracing and compiling again.
-    key = (task, to_yaml(cfg), mesh)
+    key = (task, fingerprint(cfg), mesh)
     prog = _PROGRAMS.get(key)
     if prog is None:
         if len(_PROGRAMS) >= _MAX_PROGRAMS:
