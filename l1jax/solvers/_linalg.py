@@ -9,7 +9,8 @@ import jax.numpy as jnp
 
 
 def smallest_k(a: jax.Array, k: int) -> jax.Array:
-    """Indices of ``k`` smallest entries of ``a >= 0``, in index order.
+    """Indices of ``k`` smallest entries of ``a >= 0``, in index order; ties at the ``k``-th
+    smallest value go to the lower indices.
 
     Bisection on the bit patterns (monotone for non-negative floats) finds the k-th smallest value
     exactly in ``bits`` passes over ``a``; on CPU this is ~20x faster than ``lax.top_k``.
@@ -25,7 +26,11 @@ def smallest_k(a: jax.Array, k: int) -> jax.Array:
 
     lo = jnp.array(-1, itype)
     _, hi = jax.lax.fori_loop(0, jnp.iinfo(itype).bits, halve, (lo, jnp.max(bits)))
-    return jnp.nonzero(bits <= hi, size=k, fill_value=0)[0]
+    # hi is the k-th smallest value: every entry below it, then as many ties at it as fit.
+    below = bits < hi
+    tie = bits == hi
+    take = below | (tie & (jnp.cumsum(tie) <= k - jnp.sum(below)))
+    return jnp.nonzero(take, size=k, fill_value=0)[0]
 
 
 def weighted_gram(X: jax.Array, block: int = 4096):
