@@ -151,6 +151,11 @@ def _quantile_jvp(primals, tangents):
     X, y, tau, coef, objective = primals
     dX, dy, dtau, _, _ = tangents
     coef, objective = quantile(X, y, tau, coef, objective)
+    return (coef, objective), _quantile_tangents(X, y, tau, coef, dX, dy, dtau)
+
+
+@jax.jit  # one program for an eager jax.grad, not one dispatch per operation
+def _quantile_tangents(X, y, tau, coef, dX, dy, dtau):
     n = X.shape[0]
 
     def one(c, t, dt):
@@ -160,8 +165,7 @@ def _quantile_jvp(primals, tangents):
         )
         return dc, dobj
 
-    dcoef, dobj = _rows(one, coef, tau, dtau)
-    return (coef, objective), (dcoef, dobj)
+    return _rows(one, coef, tau, dtau)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -190,7 +194,11 @@ def _lasso_jvp(primals, tangents):
     X, y, lam, coef, objective = primals
     dX, dy, dlam, _, _ = tangents
     coef, objective = lasso(X, y, lam, coef, objective)
+    return (coef, objective), _lasso_tangents(X, y, lam, coef, dX, dy, dlam)
 
+
+@jax.jit
+def _lasso_tangents(X, y, lam, coef, dX, dy, dlam):
     def one(c, lam_, dlam_):
         dc = _lasso_tangent(X, y, c, dX, dy, dlam_)
         _, dobj = jax.jvp(
@@ -200,8 +208,7 @@ def _lasso_jvp(primals, tangents):
         )
         return dc, dobj
 
-    dcoef, dobj = _rows(one, coef, lam, dlam)
-    return (coef, objective), (dcoef, dobj)
+    return _rows(one, coef, lam, dlam)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -248,6 +255,11 @@ def _basis_pursuit_jvp(primals, tangents):
     A, b, x, objective = primals
     dA, db, _, _ = tangents
     x, objective = basis_pursuit(A, b, x, objective)
+    return (x, objective), _basis_pursuit_tangents(A, b, x, dA, db)
+
+
+@jax.jit
+def _basis_pursuit_tangents(A, b, x, dA, db):
     dx = _basis_pursuit_tangent(A, b, x, dA, db)
     _, dobj = jax.jvp(lambda x: jnp.sum(jnp.abs(x)), (x,), (dx,))
-    return (x, objective), (dx, dobj)
+    return dx, dobj
