@@ -155,3 +155,28 @@ def test_dead_hidden_layers_are_detected_and_reported(study):
     assert out["dead_layer_seeds"] == {"l1": [1]}
     assert any("l1: seed index(es) [1]" in line for line in out["statements"])
     assert module.dead_layers(sr.ESPCN(2, 3, 8, key=keys[0]), lr) is None
+
+
+def test_the_accelerator_modes_give_the_cpu_modes_results(study):
+    # What `auto` picks on a GPU (the compiled device loop, vmapped seeds) against what it
+    # picks on a CPU for this convolutional model (a step per host iteration, seeds unrolled).
+    import dataclasses
+    import sys
+
+    import chex
+
+    module = sys.modules[study.run.__module__]
+    cfg = runner.load_study_config(
+        study, SMOKE, ["train.steps=3", "train.steps_per_call=3", "sweep={seed: [0, 1]}"]
+    )
+    cfg = module._run_cfg(cfg, None)
+    results = {}
+    for loop, mode in (("host", "unroll"), ("device", "vmap")):
+        train = dataclasses.replace(cfg.train, loop=loop, sweep_mode=mode)
+        result = runner.train(module.task({"name": "l1"}), dataclasses.replace(cfg, train=train))
+        assert (result.loop, result.sweep_mode) == (loop, mode)
+        results[loop] = result
+    chex.assert_trees_all_close(
+        results["host"].params, results["device"].params, rtol=1e-4, atol=1e-6
+    )
+    chex.assert_trees_all_equal(results["host"].state.step, results["device"].state.step)
