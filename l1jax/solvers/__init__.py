@@ -9,6 +9,11 @@ a certified bound on the relative distance to the optimum, from primal and dual 
 ``converged`` is ``gap <= tol``. An uncertified result of a call outside ``jit`` also raises a
 :class:`ConvergenceWarning` that names the remedy.
 :mod:`l1jax.solvers.reference` has the SciPy/scikit-learn ground truths.
+
+``coef`` and ``objective`` are differentiable in every array argument, in forward and reverse
+mode, under ``jit`` and ``vmap``: implicit differentiation of the optimality conditions of the
+returned solution (``l1jax.solvers._implicit``), not of the iterations; each solver's
+"Derivatives" paragraph states the rule where the solution is not differentiable.
 """
 
 from l1jax.solvers._basis_pursuit import basis_pursuit as basis_pursuit

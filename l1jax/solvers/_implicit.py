@@ -94,7 +94,7 @@ def _rows(fn, coef, *per_row):
 
 
 # ----------------------------------------------------------------------------------------------
-# Quantile regression and LAD: the vertex through the d smallest residuals.
+# Quantile regression and LAD: the vertex of a basis of d rows with the smallest residuals.
 
 
 def quantile_basis(X, y, coef):
@@ -102,9 +102,9 @@ def quantile_basis(X, y, coef):
     increasing ``|y - X coef|``, exact ties in the lower row's favour.
 
     At a non-degenerate vertex these are the ``d`` rows with zero residual. The independence
-    test (Gram-Schmidt against the rows taken, relative tolerance ``100 d eps``) only passes
-    over a row that repeats taken ones, as at a tie among identical observations; the loop
-    stops at the ``d``-th row taken, so it costs ``d`` steps unless rows repeat.
+    test (Gram-Schmidt against the rows taken, relative tolerance ``100 d eps``) passes over a
+    row in the span of those taken, such as a repeated observation tied with one taken; the
+    loop stops at the ``d``-th row taken, so it costs ``d`` steps unless that happens.
     """
     n, d = X.shape
     X = _sg(X)
