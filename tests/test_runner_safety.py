@@ -437,7 +437,9 @@ def test_a_run_from_before_manifests_resumes(tmp_path, capsys):
     (workdir / runner.workdir.MANIFEST).unlink()
     (workdir / "learning_curve.png").unlink()
     config = (workdir / "config.yaml").read_text().split("\n", 1)[1]
-    _write(workdir / "config.yaml", f"# python experiments/tiny_runner_test.py --config x\n{config}")
+    _write(
+        workdir / "config.yaml", f"# python experiments/tiny_runner_test.py --config x\n{config}"
+    )
     _write(workdir / "plot.png", "png")
     code, err = cli(tiny_study(), [*argv, "--resume"], capsys)
     assert code == 0, err
