@@ -196,6 +196,23 @@ def test_quantile_degenerate_vertex_takes_the_first_independent_rows(x64, quanti
     assert not np.allclose(coef[5], coef[0] + dys[5] @ jac.T, rtol=1e-6)
 
 
+def test_lad_is_the_median_fit_with_the_objective_doubled(x64, quantile_run):
+    """``lad`` on the first problem: its Jacobians are the tau = 0.5 ones, the objective's x2."""
+    _, (X, y, _), _, res = quantile_run
+
+    def lad(X, y):
+        fit = solvers.lad(X, y)
+        return (fit.coef, fit.objective), (fit.coef, fit.objective)
+
+    prog, a = compiled(jax.jacrev(lad, (0, 1), has_aux=True), X[0], y[0])
+    with jax.enable_x64(True):
+        jac, (coef, _) = jax.device_get(prog(*a))
+    np.testing.assert_allclose(coef, res["out"][0][0, 1], rtol=1e-12)
+    for k, factor in ((0, 1), (1, 2)):
+        for got, median in zip(jac[k], res["fwd"][k][:2], strict=True):
+            np.testing.assert_allclose(got, factor * median[0, 1], rtol=1e-10, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------------------------
 # Lasso: two penalties per problem (a 1-D lam).
 
