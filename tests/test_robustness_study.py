@@ -120,3 +120,22 @@ def test_ctrl_c_then_resume_matches_the_uninterrupted_run(
     assert resumed["coef_error"] == reference["coef_error"]  # exact float equality
     gaps = "max_distance_to_exact_minimiser"
     assert resumed[gaps] == reference[gaps]
+
+
+def test_the_task_trains_with_x64_on_and_off(study):
+    # x64 off (the GPU default) trains in float32, x64 on in float64, as JAX's own defaults
+    # would (the data are drawn in that precision too, so the two problems differ): each run
+    # lands as close to its own problem's exact minimiser as the smoke run does.
+    import sys
+
+    import jax
+
+    module = sys.modules[study.run.__module__]
+    spec = {"name": "huber", "delta": 1.0}
+    cfg = runner.load_study_config(study, SMOKE, ["sweep={seed: [0]}"])
+    for on in (False, True):
+        with jax.enable_x64(on):
+            result = runner.train(module.task(spec), cfg)
+        assert result.params.weight.dtype == (np.float64 if on else np.float32)
+        fitted, exact, _ = module._exact_fits(spec, result)
+        assert np.max(np.abs(fitted - exact)) < 0.2, (on, fitted, exact)

@@ -177,6 +177,24 @@ def test_float32():
     assert rel(res.objective, ref.basis_pursuit_lp(A, b)[1]) <= RTOL32
 
 
+def test_float32_inputs_stay_float32_with_x64_on(x64):
+    # float32 data in a float64 session: no constant of a solver promotes the work to float64.
+    X, y = regression(0)
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    lam = np.float32(0.1 * np.max(np.abs(X.T @ y)) / 60)
+    A, b = sparse_problem(0)
+    for res, exact in (
+        (solvers.lad(X32, y32), ref.lad_lp(X, y)[1]),
+        (solvers.lasso(X32, y32, lam), ref.lasso_cd(X, y, float(lam))[1]),
+        (
+            solvers.basis_pursuit(A.astype(np.float32), b.astype(np.float32)),
+            ref.basis_pursuit_lp(A, b)[1],
+        ),
+    ):
+        assert res.coef.dtype == jnp.float32 and res.objective.dtype == jnp.float32
+        assert bool(res.converged) and rel(res.objective, exact) <= RTOL32
+
+
 X0, Y0 = regression(0)
 A0, B0 = sparse_problem(0)
 

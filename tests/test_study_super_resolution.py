@@ -180,3 +180,20 @@ def test_the_accelerator_modes_give_the_cpu_modes_results(study):
         results["host"].params, results["device"].params, rtol=1e-4, atol=1e-6
     )
     chex.assert_trees_all_equal(results["host"].state.step, results["device"].state.step)
+
+
+def test_the_study_runs_with_x64_on(study, tmp_path):
+    # x64 on (a float64 session): the models train and are evaluated in float64.
+    import jax
+    import numpy as np
+
+    argv = ["--config", SMOKE, "--workdir", str(tmp_path / "w"), "--set", "train.steps=2"]
+    argv += ["--set", "train.steps_per_call=2", "--set", "losses=[{name: l1}]"]
+    with jax.enable_x64(True):
+        assert runner.main(study, argv) == 0
+    summary = json.loads((tmp_path / "w" / "summary.json").read_text())
+    l1, bicubic = summary["table"]["l1"], summary["table"]["bicubic"]
+    assert (
+        np.isfinite(l1["psnr_y"]["mean"])
+        and abs(l1["psnr_y"]["mean"] - bicubic["psnr_y"]["mean"]) < 1.0
+    )
