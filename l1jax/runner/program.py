@@ -103,6 +103,7 @@ class _Program:
         self.chunk_traces = 0
         self.traced = False
         self._placer = None
+        self._opt = None
         # train.loop / train.sweep_mode with "auto" decided (by `resolve_modes`).
         self.loop: str | None = None
         self.sweep_mode: str | None = None
@@ -152,6 +153,15 @@ class _Program:
     def _member_cfg(self, hp: Mapping[str, Any]) -> Any:
         return bind(self.cfg, hp) if hp else self.cfg
 
+    def _optimizer(self, cfg: Any, hp: Mapping[str, Any]):
+        """The optimizer of a point's config: built once per program, except in a sweep, where
+        a swept value (a learning rate) is a tracer of the point being traced."""
+        if hp:
+            return make_optimizer(cfg)
+        if self._opt is None:
+            self._opt = make_optimizer(cfg)
+        return self._opt
+
     # init ----------------------------------------------------------------------------------
 
     def _init_one(self, hp):
@@ -161,7 +171,7 @@ class _Program:
         problem = self.task.init(cfg, k_init)
         if not isinstance(problem, Problem):
             raise TypeError(f"Task.init must return an l1jax.runner.Problem, got {type(problem)}")
-        opt, _ = make_optimizer(cfg)
+        opt, _ = self._optimizer(cfg, hp)
         params = problem.params
         opt_state = opt.init(eqx.filter(params, eqx.is_inexact_array))
         ema = params if cfg.train.ema_decay is not None else None
@@ -219,7 +229,7 @@ class _Program:
 
     def _step_one(self, state: TrainState, problem: Problem, hp):
         cfg = self._member_cfg(hp)
-        opt, lr = make_optimizer(cfg)
+        opt, lr = self._optimizer(cfg, hp)
         key = jax.random.wrap_key_data(state.key)
         key, k_batch, k_loss = jax.random.split(key, 3)
         batch = self._batch(problem.data, k_batch)
