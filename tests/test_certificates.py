@@ -286,3 +286,18 @@ def test_integer_data_promote(x64):
     res = solvers.lad(X, y)
     assert res.coef.dtype == jnp.float64 and bool(res.converged)
     assert abs(float(res.objective) - ref.lad_lp(X, y)[1]) <= 1e-9 * ref.lad_lp(X, y)[1]
+
+
+@pytest.mark.parametrize("method", ["ipm", "admm"])
+def test_repeated_observations_are_certified(x64, method):
+    """Before, repeated rows (each observation three times) left the vertex through the d
+    smallest residuals singular: no certificate (gap inf, converged=False) at the optimum. The
+    vertex now passes over rows in the span of those taken."""
+    rng = np.random.default_rng(5)
+    X = np.column_stack([np.ones(20), rng.standard_normal((20, 2))])
+    y = X @ np.array([1.0, 2.0, -1.0]) + rng.laplace(size=20)
+    X3, y3 = np.repeat(X, 3, axis=0), np.repeat(y, 3)
+    res = solvers.lad(X3, y3, method=method)
+    assert bool(res.converged) and float(res.gap) <= 1e-10
+    _, f = ref.lad_lp(X3, y3)
+    assert abs(float(res.objective) - f) <= 1e-9 * f

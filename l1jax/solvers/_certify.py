@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
-from l1jax.solvers._linalg import smallest_k
+from l1jax.solvers._linalg import independent_rows
 
 
 def pinball_sum(r: jax.Array, tau: jax.Array) -> jax.Array:
@@ -84,9 +84,10 @@ def _basis_solve(X, y, tau, idx):
 
 
 def vertex(X, y, tau, chol, r):
-    """Vertex through the ``d`` smallest ``|r|``: ``(b, residual, objective, feasible dual,
-    whether that dual certifies the vertex optimal)``."""
-    idx = smallest_k(jnp.abs(r), X.shape[1])
+    """Vertex through the ``d`` smallest ``|r|`` whose rows are independent (a repeated
+    observation is passed over): ``(b, residual, objective, feasible dual, whether that dual
+    certifies the vertex optimal)``."""
+    idx = independent_rows(X, jnp.abs(r), X.shape[1])
     b, rv, u, *_, inside = _basis_solve(X, y, tau, idx)
     obj = pinball_sum(rv, tau)
     obj = jnp.where(jnp.isfinite(obj), obj, jnp.inf)
@@ -146,7 +147,7 @@ def refine(X, y, tau, chol, r, tol, max_pivots):
         moved = moved & jnp.isfinite(objv)
         return idx, rv, a, lu, in_basis, best, gap, best[2], k + 1, moved
 
-    idx = smallest_k(jnp.abs(r), d)
+    idx = independent_rows(X, jnp.abs(r), d)
     b, rv, obj, gap, a, lu, in_basis = state_of(idx)
     init = (idx, rv, a, lu, in_basis, (b, rv, obj), gap, obj, jnp.array(0, jnp.int32), True)
     init = init[:-1] + (jnp.isfinite(obj),)

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from l1jax.solvers._certify import pinball_sum
-from l1jax.solvers._linalg import smallest_k
+from l1jax.solvers._linalg import independent_rows, smallest_k
 
 __all__ = ["quantile", "lasso", "basis_pursuit", "support_rtol"]
 
@@ -99,36 +99,15 @@ def _rows(fn, coef, *per_row):
 
 def quantile_basis(X, y, coef):
     """Rows of the basis the derivative uses: the first ``d`` linearly independent rows in
-    increasing ``|y - X coef|``, exact ties in the lower row's favour.
+    increasing ``|y - X coef|``, exact ties in the lower row's favour
+    (:func:`l1jax.solvers._linalg.independent_rows`).
 
     At a non-degenerate vertex these are the ``d`` rows with zero residual. The independence
     test (Gram-Schmidt against the rows taken, relative tolerance ``100 d eps``) passes over a
-    row in the span of those taken, such as a repeated observation tied with one taken; the
-    loop stops at the ``d``-th row taken, so it costs ``d`` steps unless that happens.
+    row in the span of those taken, such as a repeated observation tied with one taken.
     """
-    n, d = X.shape
     X = _sg(X)
-    order = jnp.argsort(_sg(jnp.abs(y - X @ coef)), stable=True)
-    tol = 100 * d * jnp.finfo(X.dtype).eps
-
-    def cond(st):
-        i, k, _, _ = st
-        return (i < n) & (k < d)
-
-    def body(st):
-        i, k, Q, idx = st
-        v = X[order[i]]
-        w = v - (Q @ v) @ Q
-        w = w - (Q @ w) @ Q  # twice is enough (Kahan)
-        nw = jnp.linalg.norm(w)
-        ok = nw > tol * jnp.linalg.norm(v)
-        Q = jnp.where(ok, Q.at[k].set(w / jnp.where(ok, nw, 1)), Q)
-        idx = jnp.where(ok, idx.at[k].set(order[i]), idx)
-        return i + 1, k + ok.astype(k.dtype), Q, idx
-
-    zero = jnp.array(0, jnp.int32)
-    init = (zero, zero, jnp.zeros((d, d), X.dtype), order[:d])
-    return jax.lax.while_loop(cond, body, init)[3]
+    return independent_rows(X, _sg(jnp.abs(y - X @ coef)), X.shape[1])
 
 
 def _quantile_tangent(X, y, coef, dX, dy):

@@ -1,4 +1,5 @@
-"""Linear algebra shared by the solvers: k smallest entries, weighted Gram, equilibration."""
+"""Linear algebra shared by the solvers: k smallest entries, independent rows, weighted Gram,
+equilibration."""
 
 from __future__ import annotations
 
@@ -31,6 +32,55 @@ def smallest_k(a: jax.Array, k: int) -> jax.Array:
     tie = bits == hi
     take = below | (tie & (jnp.cumsum(tie) <= k - jnp.sum(below)))
     return jnp.nonzero(take, size=k, fill_value=0)[0]
+
+
+def _pick_independent(X: jax.Array, order: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+    """The first ``k`` rows of ``X`` in ``order`` that are linearly independent, and how many
+    were found. Gram-Schmidt against the rows taken (twice, Kahan), relative tolerance
+    ``100 d eps``; the loop stops at the ``k``-th row taken."""
+    d = X.shape[1]
+    tol = 100 * d * jnp.finfo(X.dtype).eps
+
+    def cond(st):
+        i, j, _, _ = st
+        return (i < order.shape[0]) & (j < k)
+
+    def body(st):
+        i, j, Q, idx = st
+        v = X[order[i]]
+        w = v - (Q @ v) @ Q
+        w = w - (Q @ w) @ Q
+        nw = jnp.linalg.norm(w)
+        ok = nw > tol * jnp.linalg.norm(v)
+        Q = jnp.where(ok, Q.at[j].set(w / jnp.where(ok, nw, 1)), Q)
+        idx = jnp.where(ok, idx.at[j].set(order[i]), idx)
+        return i + 1, j + ok.astype(j.dtype), Q, idx
+
+    zero = jnp.array(0, jnp.int32)
+    init = (zero, zero, jnp.zeros((k, d), X.dtype), order[:k])
+    _, found, _, idx = jax.lax.while_loop(cond, body, init)
+    return idx, found
+
+
+def independent_rows(X: jax.Array, a: jax.Array, k: int) -> jax.Array:
+    """Indices of ``k`` linearly independent rows of ``X``, taken in increasing ``a >= 0`` (ties
+    to the lower index), passing over any row in the span of those taken (a repeated
+    observation); where fewer than ``k`` exist, the rest are the smallest of ``a`` not taken.
+
+    The ``4 k`` smallest entries are tried first (one :func:`smallest_k`); the full order is
+    sorted only when they hold fewer than ``k`` independent rows.
+    """
+    n = X.shape[0]
+    c = min(n, 4 * k)
+    cand = smallest_k(a, c)
+    idx, found = _pick_independent(X, cand[jnp.argsort(a[cand], stable=True)], k)
+    if c == n:
+        return idx
+    return jax.lax.cond(
+        found == k,
+        lambda: idx,
+        lambda: _pick_independent(X, jnp.argsort(a, stable=True), k)[0],
+    )
 
 
 def weighted_gram(X: jax.Array, block: int = 4096):
