@@ -16,6 +16,7 @@ returned solution (``l1jax.solvers._implicit``), not of the iterations; each sol
 "Derivatives" paragraph states the rule where the solution is not differentiable.
 """
 
+from l1jax.solvers import reference as reference
 from l1jax.solvers._basis_pursuit import basis_pursuit as basis_pursuit
 from l1jax.solvers._inference import QuantileInference as QuantileInference
 from l1jax.solvers._inference import quantile_inference as quantile_inference
@@ -34,4 +35,5 @@ __all__ = [
     "basis_pursuit",
     "quantile_inference",
     "QuantileInference",
+    "reference",
 ]
