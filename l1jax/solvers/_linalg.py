@@ -37,7 +37,12 @@ def smallest_k(a: jax.Array, k: int) -> jax.Array:
 def _pick_independent(X: jax.Array, order: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     """The first ``k`` rows of ``X`` in ``order`` that are linearly independent, and how many
     were found. Gram-Schmidt against the rows taken (twice, Kahan), relative tolerance
-    ``100 d eps``; the loop stops at the ``k``-th row taken."""
+    ``100 d eps``; the loop stops at the ``k``-th row taken.
+
+    Rows are read with a gather (``X[order[i : i + 1]]``), not a dynamic slice: under a row
+    sharding of ``X`` XLA partitions a gather locally (each device reads the rows it holds, one
+    small all-reduce), while a dynamic slice would all-gather ``X`` onto every device.
+    """
     d = X.shape[1]
     tol = 100 * d * jnp.finfo(X.dtype).eps
 
@@ -47,7 +52,7 @@ def _pick_independent(X: jax.Array, order: jax.Array, k: int) -> tuple[jax.Array
 
     def body(st):
         i, j, Q, idx = st
-        v = X[order[i]]
+        v = X[jax.lax.dynamic_slice_in_dim(order, i, 1)][0]
         w = v - (Q @ v) @ Q
         w = w - (Q @ w) @ Q
         nw = jnp.linalg.norm(w)
@@ -83,28 +88,15 @@ def independent_rows(X: jax.Array, a: jax.Array, k: int) -> jax.Array:
     )
 
 
-def weighted_gram(X: jax.Array, block: int = 4096):
-    """Returns ``D -> X^T diag(D) X``, accumulated over row blocks that stay in cache.
+def weighted_gram(X: jax.Array):
+    """Returns ``D -> X^T diag(D) X`` as one contraction over the rows.
 
-    On CPU this is 3-5x faster than one ``(X.T * D) @ X`` for ``n`` in the 1e5 range.
+    One product, not a loop over row blocks: under a row sharding of ``X`` it is a local
+    product per device and one ``d x d`` all-reduce (a loop that slices row blocks would
+    all-gather ``X``), and on one CPU device it is as fast as the blocked loop it replaced
+    (jaxlib 0.10, ``n`` 1e4 to 1e6, ``d = 20``).
     """
-    n, d = X.shape
-    m = n // block
-    if m < 2:
-        return lambda D: (X * D[:, None]).T @ X
-    head = X[: m * block].reshape(m, block, d)
-    tail = X[m * block :]
-
-    def gram(D):
-        dh = D[: m * block].reshape(m, block)
-        acc = (tail * D[m * block :, None]).T @ tail
-
-        def add(i, acc):
-            return acc + (head[i] * dh[i][:, None]).T @ head[i]
-
-        return jax.lax.fori_loop(0, m, add, acc)
-
-    return gram
+    return lambda D: jnp.einsum("ni,n,nj->ij", X, D, X)
 
 
 class Equilibration(NamedTuple):

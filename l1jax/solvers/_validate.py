@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import jax
@@ -55,7 +56,10 @@ def check_finite(fn: str, name: str, value: jax.Array) -> None:
     """Raises on NaN/inf when the value is concrete; traced values are documented to give NaN."""
     if not is_concrete(value):
         return
-    bad = int(np.size(value) - np.count_nonzero(np.isfinite(np.asarray(value))))
+    if _spread(value):
+        bad = int(_count_nonfinite(value))
+    else:
+        bad = int(np.size(value) - np.count_nonzero(np.isfinite(np.asarray(value))))
     if bad:
         raise ValueError(f"{fn}: {name} must be finite, got {bad} NaN or inf entries.")
 
@@ -91,6 +95,22 @@ def real_array(fn: str, name: str, value: ArrayLike) -> jax.Array:
     return jnp.asarray(value)
 
 
+def _spread(value) -> bool:
+    """Whether ``value`` is a ``jax.Array`` laid out over more than one device."""
+    return isinstance(value, jax.Array) and len(value.sharding.device_set) > 1
+
+
+@jax.jit
+def _count_nonfinite(value):
+    return jnp.sum(~jnp.isfinite(value))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _gram(M, rows):
+    M = M.astype(jnp.promote_types(M.dtype, float))
+    return M @ M.T if rows else M.T @ M
+
+
 def check_full_rank(fn: str, name: str, M: jax.Array, along: str = "column") -> None:
     """Raises when a concrete ``M`` has an all-zero column (row) or dependent columns (rows).
 
@@ -101,18 +121,27 @@ def check_full_rank(fn: str, name: str, M: jax.Array, along: str = "column") -> 
     """
     if not is_concrete(M):
         return
-    Mn = np.asarray(M, np.float64)
-    if along == "row":
-        Mn = Mn.T
-    norms = np.linalg.norm(Mn, axis=0)
+    if _spread(M):
+        # Sharded over devices (or processes): the Gram matrix is reduced where the data lie and
+        # only the d x d result comes to the host.
+        G = np.asarray(_gram(M, along == "row"), np.float64)
+        norms = np.sqrt(np.diag(G))
+    else:
+        Mn = np.asarray(M, np.float64)
+        Mn = Mn.T if along == "row" else Mn
+        norms = np.linalg.norm(Mn, axis=0)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise ValueError(
             f"{fn}: {name} must have full {along} rank, got all-zero {along}(s) {zero.tolist()}."
         )
-    Mn = Mn / norms
-    evals, evecs = np.linalg.eigh(Mn.T @ Mn)
-    d = Mn.shape[1]
+    if _spread(M):
+        G = G / np.outer(norms, norms)
+    else:
+        Mn = Mn / norms
+        G = Mn.T @ Mn
+    evals, evecs = np.linalg.eigh(G)
+    d = G.shape[0]
     floor = 1e3 * d * np.finfo(np.float64).eps * evals[-1]
     if evals[0] <= floor:
         combo = np.flatnonzero(np.abs(evecs[:, 0]) > 1e-3).tolist()
