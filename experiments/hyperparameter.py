@@ -6,11 +6,12 @@ differentiable in ``lam`` wherever the support of ``b`` does not change, with
 ``d b_S / d lam = -n (X_S^T X_S)^{-1} sign(b_S)`` (the KKT conditions on the support ``S``) and
 ``d b / d lam = 0`` off it. ``l1jax.solvers.lasso`` returns exactly that derivative
 (``jax.grad`` through ``coef``: one linear solve on the support, never the iterations), so
-``log(lam)`` can be optimised by gradient descent (Adam from optax, or plain gradient descent) on
-``V``. Compared, on the same train / validation split and in the same process:
+``log(lam)`` can be optimised by a first-order method on ``V`` (optax's Adam, Rprop or plain
+gradient descent). Compared, on the same train / validation split and in the same process:
 
 * the descent: ``descent.steps`` iterations from ``lam = init_ratio * lam_max``, one solve and one
-  hypergradient each;
+  hypergradient each (and a table of further descents over optimizers, starts and step sizes:
+  the validation loss is not convex in ``lam``, so where a descent ends depends on them);
 * a grid of ``grid.num`` log-spaced values from ``lam_max = ||X_train^T y_train||_inf / n_train``
   (where ``b = 0``) down to ``ratio_min * lam_max``, solved by **one** ``solvers.lasso(X, y,
   lam_array)`` call (vmapped over ``lam`` inside the solver);
