@@ -419,3 +419,22 @@ def test_readme_derivatives_example_runs():
     XS = X[:, on]
     expected = -X.shape[0] * np.linalg.solve(XS.T @ XS, np.sign(coef[on])).sum()
     np.testing.assert_allclose(float(ns["dlam"]), expected, rtol=1e-4)
+
+
+def test_lasso_at_a_kink_inside_the_path_holds_the_entering_coefficient_at_zero(x64):
+    """Degenerate: on an orthogonal design (X^T X = n I) the lasso is soft-thresholding of
+    c = X^T y / n, and coefficient j enters at lam = |c_j| while others are already active. Just
+    above that kink coef_j = 0 and the derivative in lam is the one from above: 0 for j, -sign(c_k)
+    for every active k; just below it j has joined the support with slope -sign(c_j)."""
+    rng = np.random.default_rng(7)
+    n, d = 40, 4
+    q, _ = np.linalg.qr(rng.standard_normal((n, d)))
+    X = np.sqrt(n) * q
+    y = X @ np.array([3.0, -2.0, 1.0, 0.5]) + 0.1 * rng.standard_normal(n)
+    c = X.T @ y / n
+    j = int(np.argsort(np.abs(c))[1])  # the second smallest enters mid-path
+    for lam, j_active in ((abs(c[j]) * (1 + 1e-9), False), (abs(c[j]) * (1 - 1e-6), True)):
+        grad = jax.jacfwd(lambda t: solvers.lasso(X, y, t).coef)(jnp.asarray(lam))
+        active = np.abs(c) > lam
+        assert active[j] == j_active and 0 < active.sum() < d
+        np.testing.assert_allclose(np.asarray(grad), np.where(active, -np.sign(c), 0.0), atol=1e-8)
