@@ -3,6 +3,8 @@
 Full run (tens of minutes on 2 cores; run it on a quiet machine):
   .venv/bin/python scripts/bench_peers.py \\
       --json docs/results/bench_peers.json --md docs/results/bench_peers.md
+  (on a shared machine add --blas-threads 1: there an oversubscribed 2-thread OpenBLAS made
+  statsmodels 20-30x slower, and l1jax's batched lasso path took 0.4-7 s against 0.09 s)
 Smoke run (tiny sizes, seconds; the test runs this):
   .venv/bin/python scripts/bench_peers.py --quick --json /tmp/peers.json --md /tmp/peers.md
 Markdown again from a JSON (runs nothing):
