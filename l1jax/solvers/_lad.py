@@ -16,7 +16,7 @@ def lad(
     X: ArrayLike,
     y: ArrayLike,
     *,
-    method: Literal["ipm", "admm", "irls"] = "ipm",
+    method: Literal["auto", "ipm", "pfn", "admm", "irls"] = "auto",
     tol: float | None = None,
     max_steps: int | None = None,
     polish: bool = True,
@@ -24,9 +24,9 @@ def lad(
     """Least absolute deviations regression ``min_b (1/n) sum_i |y_i - x_i^T b|``.
 
     Since ``|r| = 2 rho_{1/2}(r)`` this is :func:`quantile_regression` at ``tau = 0.5`` with the
-    objective doubled; the methods (``"ipm"``, ``"admm"``, ``"irls"``), their guarantees and
-    the vertex polish are described there. No intercept is added: append a column of ones to
-    ``X`` for one.
+    objective doubled; the methods (``"auto"``, ``"ipm"``, ``"pfn"``, ``"admm"``, ``"irls"``),
+    their guarantees and the vertex polish are described there. No intercept is added: append a
+    column of ones to ``X`` for one.
 
     Derivatives: ``coef`` and ``objective`` are differentiable in ``X`` and ``y`` by the rule of
     :func:`quantile_regression`: the derivative of ``coef = X_B^{-1} y_B`` on the basis ``B`` of
@@ -37,7 +37,8 @@ def lad(
     Args:
       X: design, shape ``(n, d)`` with ``n >= d``.
       y: responses, shape ``(n,)``.
-      method: ``"ipm"`` (default), ``"admm"`` or ``"irls"``.
+      method: ``"auto"`` (default: ``"pfn"`` for large ``n``, else ``"ipm"``), ``"ipm"``,
+        ``"pfn"`` (Portnoy-Koenker preprocessing), ``"admm"`` or ``"irls"``.
       tol: relative duality gap that certifies convergence; default ``1e-10`` (float64) or
         ``1e-6`` (float32).
       max_steps: iteration cap; default per method.
@@ -55,6 +56,6 @@ def lad(
       Portnoy, S. and Koenker, R. (1997). The Gaussian hare and the Laplacian tortoise.
         Statistical Science 12(4).
     """
-    X, y, tau, tol, max_steps = _quantile.prepare("lad", X, y, 0.5, method, tol, max_steps)
+    X, y, tau, tol, method, max_steps = _quantile.prepare("lad", X, y, 0.5, method, tol, max_steps)
     res = _quantile.solve_and_warn("lad", X, y, tau, tol, method, max_steps, polish)
     return res._replace(objective=2 * res.objective)
