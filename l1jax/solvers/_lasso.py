@@ -15,6 +15,7 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 from jax.typing import ArrayLike
 
 from l1jax._checks import check_range
@@ -80,7 +81,9 @@ def _polish(G, c, lam, b):
     sgn = jnp.sign(b)
     mask = on[:, None] & on[None, :]
     M = jnp.where(mask, G, 0) + jnp.diag(jnp.where(on, 0.0, 1.0).astype(G.dtype))
-    return jnp.linalg.solve(M, jnp.where(on, c - lam * sgn, 0))
+    # M is G on the support and I off it: SPD when G_SS is, so one Cholesky (half an LU); a
+    # singular G_SS gives NaN, a candidate the certificate rejects.
+    return jsl.cho_solve(jsl.cho_factor(M), jnp.where(on, c - lam * sgn, 0))
 
 
 def duality_gap(G, c, lam, b, q):
@@ -222,12 +225,14 @@ def _solve_problem(X, y, lam, tol, *, method, max_steps, polish):
     yy = y @ y / n
     setup = _setup(G, method)
 
-    def one(lam_):
+    def one(lam_, b0):
         lam_ = lam_.astype(X.dtype)
-        b, k, gap = _run(G, c, yy, lam_, tol, max_steps, polish, method, setup)
+        b, k, gap = _run(G, c, yy, lam_, tol, max_steps, polish, method, setup, b0)
         return _result(X, y, lam_, b, k, gap, tol)
 
-    return jax.vmap(unbatched(one))(lam) if lam.ndim == 1 else one(lam)
+    if method == "admm" and lam.ndim == 1:  # ADMM does not take a warm start
+        return jax.vmap(unbatched(lambda l_: one(l_, None)))(lam)
+    return _over_lam(one, lam, X.shape[1], X.dtype)
 
 
 def _result(X, y, lam, b, k, gap, tol):
@@ -246,85 +251,134 @@ def _solve_ws(X, y, lam, tol, max_steps, polish):
     until the duality gap of the whole problem certifies the solution.
 
     A column outside the working set has coefficient 0, so the working set's solution is the
-    whole problem's exactly when no column outside it violates its condition; each round then
-    costs ``O(n W^2)`` for the small Gram matrix and ``O(n d)`` for the correlations, never the
-    ``O(n d^2)`` of ``X^T X``. When the support needs more than ``W`` columns the rounds stop
-    uncertified and, for ``d <= _WS_GRAM_MAX``, FISTA on the whole Gram matrix finishes the
-    solve.
+    whole problem's exactly when no column outside it violates its condition. One ``lam`` (or
+    ``d > _WS_GRAM_MAX``): each round costs ``O(n W^2)`` for the small Gram matrix and
+    ``O(n d)`` for the correlations, never the ``O(n d^2)`` of ``X^T X``. A path with
+    ``d <= _WS_GRAM_MAX`` forms ``X^T X`` once and takes each round's Gram matrix from it
+    (``O(W^2 + d^2)`` a round), warm-started from the previous ``lam`` on the CPU. When the
+    support needs more than ``W`` columns the rounds stop uncertified and, for
+    ``d <= _WS_GRAM_MAX``, FISTA on the whole Gram matrix finishes the solve.
     """
     n, d = X.shape
     dtype = X.dtype
-    W = working_set_size(d)
-    tiny = jnp.finfo(dtype).tiny
     yy = y @ y / n
     c = y @ X / n
-    slack = 10 * jnp.finfo(dtype).eps * jnp.max(jnp.abs(c))
+    if lam.ndim == 0 or d > _WS_GRAM_MAX:
 
-    def one(lam_):
-        lam_ = lam_.astype(dtype)
-
-        def certificate(b, r):
-            """Relative duality gap of ``b`` on the whole problem (as :func:`duality_gap`)."""
-            corr = r @ X / n  # X^T r without materialising X^T
-            q = r @ r / (2 * n)
-            s_ = jnp.minimum(1, (lam_ + slack) / jnp.maximum(jnp.max(jnp.abs(corr)), tiny))
-            gap = q * (1 - s_) ** 2 + jnp.sum(lam_ * jnp.abs(b) - s_ * b * corr)
-            obj = q + lam_ * jnp.sum(jnp.abs(b))
-            rel = jnp.maximum(gap, 0) / jnp.maximum(obj, jnp.finfo(dtype).eps * yy)
-            return jnp.where(jnp.isnan(rel), jnp.inf, rel), corr
-
-        def pick(b, corr):
-            """The support first, then the columns whose condition is violated the most."""
-            score = jnp.where(b != 0, jnp.inf, jnp.abs(corr))
-            return jnp.sort(jax.lax.top_k(score, W)[1])
-
-        def body(st):
-            b, ws, _, best_b, best_gap, k, rnd = st
+        def sub(ws):
             Xw = X[:, ws]  # (n, W)
             Gw = Xw.T @ Xw / n
-            cw = c[ws]
-            bw, steps, _ = _run(
-                Gw, cw, yy, lam_, tol, max_steps, polish, "fista", _setup(Gw, "fista"), b[ws]
-            )
-            b = jnp.zeros((d,), dtype).at[ws].set(bw)
-            gap, corr = certificate(b, y - Xw @ bw)
-            better = gap < best_gap
-            best_b = jnp.where(better, b, best_b)
-            best_gap = jnp.where(better, gap, best_gap)
-            new_ws = pick(b, corr)
-            return b, new_ws, jnp.any(new_ws != ws), best_b, best_gap, k + steps, rnd + 1
+            return Gw, _setup(Gw, "fista"), Xw
 
-        def cond(st):
-            _, _, moved, _, best_gap, k, rnd = st
-            return (best_gap > tol) & moved & (rnd < _WS_ROUNDS) & (k < max_steps)
+        def corr_q(b, bw, Xw):
+            r = y - Xw @ bw
+            return r @ X / n, r @ r / (2 * n)  # X^T r without materialising X^T
 
-        zero = jnp.zeros((d,), dtype)
-        gap0, corr0 = certificate(zero, y)
-        int0 = jnp.array(0, jnp.int32)
-        init = (zero, pick(zero, corr0), jnp.array(True), zero, gap0, int0, int0)
-        _, _, _, b, gap, k, _ = jax.lax.while_loop(cond, body, init)
-        if d <= _WS_GRAM_MAX and W < d:
+        def whole():
+            G = X.T @ X / n
+            return G, _setup(G, "fista")
+
+    else:
+        G = X.T @ X / n
+        L = _lipschitz(G)  # bounds every principal submatrix's largest eigenvalue too
+
+        def sub(ws):
+            return G[ws][:, ws], _Setup(L), None
+
+        def corr_q(b, bw, _):
+            Gb = G @ b
+            return c - Gb, jnp.maximum(yy / 2 + 0.5 * (b @ Gb) - c @ b, 0)
+
+        def whole():
+            return G, _Setup(L)
+
+    def one(lam_, b0):
+        lam_ = lam_.astype(dtype)
+        b, k, gap = _ws_rounds(lam_, yy, c, tol, max_steps, polish, sub, corr_q, b0)
+        if d <= _WS_GRAM_MAX and working_set_size(d) < d:
             # The support outgrew the working set: the whole Gram matrix, from the best point.
-            def whole():
-                G = X.T @ X / n
-                bf, kf, gf = _run(
-                    G, c, yy, lam_, tol, max_steps, polish, "fista", _setup(G, "fista"), b
-                )
+            def finish():
+                G, setup = whole()
+                bf, kf, gf = _run(G, c, yy, lam_, tol, max_steps, polish, "fista", setup, b)
                 return bf, k + kf, gf
 
-            b, k, gap = jax.lax.cond(gap <= tol, lambda: (b, k, gap), whole)
+            b, k, gap = jax.lax.cond(gap <= tol, lambda: (b, k, gap), finish)
         return _result(X, y, lam_, b, k, gap, tol)
 
-    return jax.vmap(unbatched(one))(lam) if lam.ndim == 1 else one(lam)
+    return _over_lam(one, lam, d, dtype)
+
+
+def _over_lam(one, lam, d, dtype):
+    """``one(lam, b0)`` for a scalar ``lam``, or over a 1-D ``lam``: ``vmap`` on accelerators;
+    on the CPU (where a ``vmap`` runs one ``lam`` after the other anyway, see
+    :mod:`l1jax._lapack`) a scan from the largest ``lam`` down, each solve warm-started at the
+    previous solution."""
+    zero = jnp.zeros((d,), dtype)
+    if lam.ndim == 0:
+        return one(lam, zero)
+    if jax.default_backend() != "cpu":
+        return jax.vmap(unbatched(lambda l_: one(l_, zero)))(lam)
+    order = jnp.argsort(-lam)
+
+    def step(b_prev, lam_):
+        res = one(lam_, b_prev)
+        return res.coef, res
+
+    _, res = jax.lax.scan(step, zero, lam[order])
+    return jax.tree.map(lambda a: a[jnp.argsort(order)], res)
+
+
+def _ws_rounds(lam, yy, c, tol, max_steps, polish, sub, corr_q, b0):
+    """The working-set rounds of :func:`_solve_ws` from ``b0``: ``(best b, steps, its gap)``."""
+    d = c.shape[0]
+    dtype = c.dtype
+    W = working_set_size(d)
+    tiny = jnp.finfo(dtype).tiny
+    slack = 10 * jnp.finfo(dtype).eps * jnp.max(jnp.abs(c))
+
+    def certificate(b, corr, q):
+        """Relative duality gap of ``b`` on the whole problem (as :func:`duality_gap`)."""
+        s_ = jnp.minimum(1, (lam + slack) / jnp.maximum(jnp.max(jnp.abs(corr)), tiny))
+        gap = q * (1 - s_) ** 2 + jnp.sum(lam * jnp.abs(b) - s_ * b * corr)
+        obj = q + lam * jnp.sum(jnp.abs(b))
+        rel = jnp.maximum(gap, 0) / jnp.maximum(obj, jnp.finfo(dtype).eps * yy)
+        return jnp.where(jnp.isnan(rel), jnp.inf, rel)
+
+    def pick(b, corr):
+        """The support first, then the columns whose condition is violated the most."""
+        score = jnp.where(b != 0, jnp.inf, jnp.abs(corr))
+        return jnp.sort(jax.lax.top_k(score, W)[1])
+
+    def body(st):
+        b, ws, _, best_b, best_gap, k, rnd = st
+        Gw, setup, extra = sub(ws)
+        bw, steps, _ = _run(Gw, c[ws], yy, lam, tol, max_steps, polish, "fista", setup, b[ws])
+        b = jnp.zeros((d,), dtype).at[ws].set(bw)
+        corr, q = corr_q(b, bw, extra)
+        gap = certificate(b, corr, q)
+        better = gap < best_gap
+        best_b = jnp.where(better, b, best_b)
+        best_gap = jnp.where(better, gap, best_gap)
+        new_ws = pick(b, corr)
+        return b, new_ws, jnp.any(new_ws != ws), best_b, best_gap, k + steps, rnd + 1
+
+    def cond(st):
+        _, _, moved, _, best_gap, k, rnd = st
+        return (best_gap > tol) & moved & (rnd < _WS_ROUNDS) & (k < max_steps)
+
+    ws0 = pick(b0, c)  # b0 = 0 (or a warm start whose support leads the working set)
+    int0 = jnp.array(0, jnp.int32)
+    init = (b0, ws0, jnp.array(True), b0, jnp.array(jnp.inf, dtype), int0, int0)
+    _, _, _, b, gap, k, _ = jax.lax.while_loop(cond, body, init)
+    return b, k, gap
 
 
 def resolve_method(method: str, d: int, lam_ndim: int) -> str:
-    """``"auto"``: ``"ws"`` where the working set is smaller than ``X`` (one ``lam``, ``d > 64``;
-    a path from ``d > 4096``, where one Gram matrix is too large to share), else ``"fista"``."""
+    """``"auto"``: ``"ws"`` where the working set has fewer columns than ``X`` (``d > 64``),
+    else ``"fista"``; the same for one ``lam`` and for a path (``lam_ndim``)."""
+    del lam_ndim
     if method != "auto":
         return method
-    if lam_ndim == 1:
-        return "ws" if d > _WS_GRAM_MAX else "fista"
     return "ws" if d > _WS_SIZE else "fista"
 
 
@@ -344,14 +398,15 @@ def lasso(
 
     Methods (each jit-compiled, ``vmap``-able over problems and over ``lam``):
 
-    * ``"auto"`` (default): ``"ws"`` for one ``lam`` when ``d > 64`` (or a path with
-      ``d > 4096``), ``"fista"`` otherwise (a path shares one Gram matrix over its ``lam``).
+    * ``"auto"`` (default): ``"ws"`` when ``d > 64``, ``"fista"`` otherwise.
     * ``"ws"``: working sets, as celer and skglm do: ``"fista"`` on the Gram matrix of 64
       columns (the support first, then the columns whose optimality condition
       ``|X_j^T r| / n <= lam`` is violated the most), then the duality gap of the whole problem;
       until it certifies, the working set is rebuilt from the new correlations (50 rounds at
-      most). A round costs ``O(n W^2 + n d)`` with ``W = 64``, never ``O(n d^2)``: for ``d`` in
-      the thousands or ``d >> n`` this is the method. If the support needs more than 64 columns
+      most). For one ``lam`` a round costs ``O(n W^2 + n d)`` with ``W = 64``, never
+      ``O(n d^2)``: for ``d`` in the thousands or ``d >> n`` this is the method. A path (1-D
+      ``lam``) with ``d <= 4096`` forms ``X^T X / n`` once and takes each round's Gram matrix
+      from it. If the support needs more than 64 columns
       the rounds stop uncertified and ``"fista"`` on the whole Gram matrix finishes (when
       ``d <= 4096``; otherwise the result is returned with ``converged=False``).
     * ``"fista"``: accelerated proximal gradient on ``G = X^T X / n`` with step ``1/L``,
@@ -390,7 +445,9 @@ def lasso(
     Args:
       X: design, shape ``(n, d)``.
       y: responses, shape ``(n,)``.
-      lam: penalty ``>= 0``, a scalar or a 1-D array (a path, solved in one batched call).
+      lam: penalty ``>= 0``, a scalar or a 1-D array (a path, solved in one call: on the CPU
+        from the largest ``lam`` down, each solve warm-started at the previous solution, except
+        for ADMM; on accelerators batched with ``vmap``).
       method: ``"auto"``, ``"ws"``, ``"fista"``, ``"ista"`` or ``"admm"``.
       tol: relative duality gap that certifies convergence; default ``1e-10`` (float64) or
         ``1e-6`` (float32).
