@@ -130,21 +130,47 @@ def test_switch_step_is_always_checkpointed_and_kept(study):
     assert module.task({"name": "mse"}).args == {"loss": {"name": "mse"}}
 
 
+def _host_initialised(shapes, seed: int):
+    """A model built by ``eqx.filter_eval_shape`` with its arrays drawn by NumPy: weights
+    ``(..., k, k, in, out)`` uniform in +-1/sqrt(k k in) as ``sr.Conv2d`` draws them, biases in
+    +-0.1. (The device RNG's init of 4-D convolution weights takes seconds to compile on XLA:CPU;
+    the test needs real SRCNN / ESPCN models, not those particular numbers.)"""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+
+    def draw(s):
+        lim = 1.0 / math.sqrt(math.prod(s.shape[-4:-1])) if len(s.shape) >= 4 else 0.1
+        return jnp.asarray(rng.uniform(-lim, lim, s.shape), s.dtype)
+
+    return jax.tree.map(draw, shapes)
+
+
 def test_dead_hidden_layers_are_detected_and_reported(study):
     import sys
 
     import equinox as eqx
     import jax
+    import jax.numpy as jnp
+    import numpy as np
 
     from l1jax import sr
 
     module = sys.modules[study.run.__module__]
-    keys = jax.random.split(jax.random.key(0), 2)
-    models = eqx.filter_vmap(lambda k: sr.SRCNN(2, 3, 8, 3, key=k))(keys)
+    key = jax.random.key(0)
+    # Two seeds of SRCNN, stacked as a vmapped init makes them.
+    models = _host_initialised(
+        eqx.filter_eval_shape(
+            eqx.filter_vmap(lambda k: sr.SRCNN(2, 3, 8, 3, key=k)), jax.random.split(key, 2)
+        ),
+        seed=0,
+    )
     # Seed 1: a bias of -1e3 on the second hidden layer keeps every unit below zero.
     bias = models.layers[1].bias.at[1].set(-1e3)
     models = eqx.tree_at(lambda m: m.layers[1].bias, models, bias)
-    lr = jax.random.uniform(jax.random.key(1), (12, 12, 3))
+    lr = jnp.asarray(np.random.default_rng(1).uniform(size=(12, 12, 3)), jnp.float32)
     activity = module.dead_layers(models, lr)
     assert len(activity) == 2 and len(activity[0]) == 2
     assert min(activity[0]) > 0 and activity[1][1] == 0.0
@@ -154,7 +180,8 @@ def test_dead_hidden_layers_are_detected_and_reported(study):
     out = module.findings(rows, {"l1": activity, "l2": [[1.0, 1.0], [0.5, 0.25]]})
     assert out["dead_layer_seeds"] == {"l1": [1]}
     assert any("l1: seed index(es) [1]" in line for line in out["statements"])
-    assert module.dead_layers(sr.ESPCN(2, 3, 8, key=keys[0]), lr) is None
+    espcn = _host_initialised(eqx.filter_eval_shape(sr.ESPCN, 2, 3, 8, key=key), seed=1)
+    assert isinstance(espcn, sr.ESPCN) and module.dead_layers(espcn, lr) is None
 
 
 def test_the_accelerator_modes_give_the_cpu_modes_results(study):
