@@ -159,14 +159,22 @@ def _pinball(r, tau, kink):
     return jnp.where(r >= 0, tau * r, (tau - 1) * r)
 
 
-@_pinball.defjvp
 def _pinball_jvp(kink, primals, tangents):
     (r, tau), (tr, ttau) = primals, tangents
     out = _pinball(r, tau, kink)
-    # d/dr: tau above the kink, tau - 1 below it, NaN at a NaN; d/dtau: r (smooth, 0 at the kink).
-    dr = jnp.where(r > 0, tau, jnp.where(r < 0, tau - 1, jnp.asarray(kink, r.dtype)))
-    dr = jnp.where(jnp.isnan(r), r, dr)
-    return out, dr * tr + r * ttau
+    # d/dr: tau above the kink, tau - 1 below it, the kink's value at 0 and NaN at a NaN (both
+    # comparisons fail there, and kink + 0 * r is NaN); d/dtau: r (smooth, 0 at the kink).
+    dr = jnp.where(r > 0, tau, jnp.where(r < 0, tau - 1, jnp.asarray(kink, r.dtype) + 0 * r))
+    # Symbolic zeros skip the work for an argument without a tangent: a tau that is not
+    # differentiated (the usual case) costs no product and no reduction in reverse mode.
+    zero = jax.custom_derivatives.SymbolicZero
+    if isinstance(tr, zero) and isinstance(ttau, zero):
+        return out, jnp.zeros_like(out)
+    t_out = jnp.zeros_like(out) if isinstance(tr, zero) else dr * tr
+    return out, t_out if isinstance(ttau, zero) else t_out + r * ttau
+
+
+_pinball.defjvp(_pinball_jvp, symbolic_zeros=True)
 
 
 def _check_tau(tau: ArrayLike, shape: tuple[int, ...], dtype) -> jax.Array:
