@@ -72,10 +72,13 @@ def parts(out: Path, dry_run: bool) -> list[Part]:
 def _parts(out: Path, dry_run: bool) -> list[Part]:
     py = sys.executable
     if dry_run:
+        # The smallest sizes that still run each part's code: compilation, not the work, is
+        # most of each part's time on a CPU (tests/test_accelerator_check.py runs them all).
         return [
             Part(
                 "tests",
-                [py, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/test_subgrad.py"],
+                [py, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
+                + ["tests/test_subgrad.py::test_minimum_norm_derivative_at_kink"],
                 30,
             ),
             Part(
@@ -86,20 +89,15 @@ def _parts(out: Path, dry_run: bool) -> list[Part]:
             ),
             Part(
                 "bench_solvers",
-                [py, "scripts/bench_solvers.py", "--ns", "400", "--ds", "5", "--repeats", "1"]
-                + [
-                    "--quantiles-n",
-                    "400",
-                    "--quantiles-d",
-                    "5",
-                    "--out",
-                    str(out / "bench_solvers.json"),
-                ],
+                [py, "scripts/bench_solvers.py", "--ns", "100", "--ds", "3", "--repeats", "1"]
+                + ["--quantiles-n", "100", "--quantiles-d", "3", "--sm-levels", "2"]
+                + ["--out", str(out / "bench_solvers.json")],
                 60,
             ),
             Part(
                 "bench_sr",
-                [py, "scripts/bench_sr.py", "--width", "8", "--depth", "1", "--batch", "2"]
+                # Width 3: the head, body and tail convolutions share one weight shape.
+                [py, "scripts/bench_sr.py", "--width", "3", "--depth", "1", "--batch", "2"]
                 + ["--patch", "8", "--steps", "1", "--rounds", "1", "--warmup", "1", "--no-torch"]
                 + ["--out", str(out / "bench_sr.json")],
                 30,
@@ -109,6 +107,10 @@ def _parts(out: Path, dry_run: bool) -> list[Part]:
                 [py, "experiments/super_resolution.py", "--config"]
                 + ["configs/super_resolution/smoke.yaml", "--set", "train.steps=8"]
                 + ["--set", "train.steps_per_call=4", "--set", "train.checkpoint_every=4"]
+                # One small image each for training and test (no MS-SSIM: it needs 161 px).
+                + ["--set", "data.train=[astronaut]", "--set", "data.train_crop=64"]
+                + ["--set", "data.test=[chelsea]", "--set", "data.test_crop=48"]
+                + ["--set", "figure_crop=16"]
                 # L2 and L2 -> L1: a loss and a warm start, the study's two kinds of run.
                 + [
                     "--set",
@@ -127,7 +129,8 @@ def _parts(out: Path, dry_run: bool) -> list[Part]:
                     "--workdir",
                     str(out / "phase_transition"),
                 ]
-                + ["--resume"],
+                + ["--set", "grid.n=20", "--set", "grid.num_delta=3", "--set", "grid.num_rho=3"]
+                + ["--set", "grid.trials=2", "--set", "reference_checks=2", "--resume"],
                 40,
             ),
         ]
