@@ -122,7 +122,8 @@ def test_unbatched_lapack_calls_stay_single_matrix_under_vmap():
     def orthonormal(a):
         return jnp.linalg.qr(a)[0]
 
-    a = jax.random.normal(jax.random.key(0), (3, 2, 30, 10))
+    # Drawn flat (the same numbers): a 4-D draw takes seconds to compile on XLA:CPU.
+    a = jax.random.normal(jax.random.key(0), (3 * 2 * 30 * 10,)).reshape(3, 2, 30, 10)
     plain = jax.jit(jax.vmap(jax.vmap(orthonormal))).lower(a).compile()
     guarded = jax.jit(jax.vmap(jax.vmap(unbatched(orthonormal)))).lower(a).compile()
     assert batched_lapack_calls(plain) == [
@@ -167,7 +168,7 @@ def test_vmapped_solvers_do_not_hang():
 
         def data(key):
             kx, ke = jax.random.split(key)
-            X = jax.random.normal(kx, (16, 200, 50))
+            X = jax.random.normal(kx, (16 * 200 * 50,)).reshape(16, 200, 50)
             return X, X.sum(axis=2) + jax.random.laplace(ke, (16, 200))
 
         lad = jax.vmap(lambda X, y: solvers.lad(X, y, method="admm", max_steps=100))
@@ -195,7 +196,7 @@ def test_two_vmapped_solves_in_one_jit_do_not_hang():
         def two(solve):
             def f(key):
                 k1, k2, k3 = jax.random.split(key, 3)
-                X1, X2 = (jax.random.normal(k, (64, 200, 50)) for k in (k1, k2))
+                X1, X2 = (jax.random.normal(k, (640_000,)).reshape(64, 200, 50) for k in (k1, k2))
                 y = jax.random.laplace(k3, (64, 200))
                 return jax.vmap(solve)(X1, y), jax.vmap(solve)(X2, y)
             return jax.jit(f)
