@@ -121,9 +121,11 @@ def check_full_rank(fn: str, name: str, M: jax.Array, along: str = "column") -> 
     """
     if not is_concrete(M):
         return
-    if _spread(M):
-        # Sharded over devices (or processes): the Gram matrix is reduced where the data lie and
-        # only the d x d result comes to the host.
+    on_device = _spread(M) or (isinstance(M, jax.Array) and M.dtype == jnp.float64)
+    if on_device:
+        # Sharded over devices (or processes), or float64 already: the Gram matrix is reduced
+        # where the data lie (one jitted product, several times NumPy's on a large X) and only
+        # the d x d result comes to the host.
         G = np.asarray(_gram(M, along == "row"), np.float64)
         norms = np.sqrt(np.diag(G))
     else:
@@ -135,7 +137,7 @@ def check_full_rank(fn: str, name: str, M: jax.Array, along: str = "column") -> 
         raise ValueError(
             f"{fn}: {name} must have full {along} rank, got all-zero {along}(s) {zero.tolist()}."
         )
-    if _spread(M):
+    if on_device:
         G = G / np.outer(norms, norms)
     else:
         Mn = Mn / norms
