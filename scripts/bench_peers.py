@@ -88,6 +88,9 @@ jax.config.update("jax_enable_x64", True)
 from l1jax import solvers  # noqa: E402
 from l1jax.solvers import _lasso, _quantile  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_solvers import make_data  # noqa: E402
+
 DEFAULT_QUANTILE_METHODS = [m for m in _quantile.QUANTILE_METHODS if m not in ("admm", "irls")]
 DEFAULT_LASSO_METHODS = [m for m in _lasso.LASSO_METHODS if m not in ("ista", "admm")]
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")
@@ -114,13 +117,7 @@ class Skip(Exception):
 # Data and objectives
 
 
-def lad_data(n, d, seed=0):
-    rng = np.random.default_rng(seed)
-    X = np.concatenate([np.ones((n, 1)), rng.standard_normal((n, d - 1))], axis=1)
-    y = X @ rng.standard_normal(d) + rng.laplace(size=n)
-    out = rng.random(n) < 0.05
-    y[out] += 50 * rng.standard_normal(int(out.sum()))
-    return X, y
+lad_data = make_data  # the LAD data of bench_solvers.py: one generator for both benchmarks
 
 
 def lasso_data(n, d, k=10, seed=0):
