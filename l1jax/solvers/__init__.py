@@ -1,7 +1,8 @@
 """Fast, jit-compiled and vmap-able solvers for L1 problems, with LP references.
 
-* :func:`lad` and :func:`quantile_regression`: interior point (default), ADMM, IRLS.
-* :func:`lasso`: FISTA (default), ISTA, ADMM.
+* :func:`lad` and :func:`quantile_regression`: interior point, the same with Portnoy-Koenker
+  preprocessing (``"auto"``, the default, picks it for large ``n``), ADMM, IRLS.
+* :func:`lasso`: working sets (``"auto"`` picks them for ``d > 64``), FISTA, ISTA, ADMM.
 * :func:`basis_pursuit`: interior point (default), ADMM.
 
 Each returns a :class:`SolverResult` ``(coef, objective, num_steps, converged, gap)``: ``gap`` is
