@@ -4,6 +4,7 @@ that the script cannot rot; a second call continues from the first; the budget s
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -15,9 +16,23 @@ SCRIPT = ROOT / "scripts" / "accelerator_check.sh"
 PARTS = ["tests", "bench_losses", "bench_solvers", "bench_sr", "sr_study", "phase_transition"]
 
 
+# Compilation is most of each part's time, and most of that is LLVM optimising the generated
+# code, whose speed is no part of what the dry run checks (that each part runs and writes its
+# results): the parts' processes compile without it (a quarter less time in all).
+ENV = {
+    **os.environ,
+    "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip(),
+}
+
+
 def check(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(SCRIPT), "--dry-run", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [str(SCRIPT), "--dry-run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
     )
 
 
