@@ -24,8 +24,8 @@ def study():
 @pytest.fixture(scope="module")
 def smoke(study, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("robustness") / "smoke"
-    assert runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
-    return workdir, json.loads((workdir / "summary.json").read_text())
+    summary, _ = _studies.run(study, SMOKE, workdir)
+    return workdir, summary
 
 
 def test_writes_results_to_the_workdir(smoke):
@@ -66,9 +66,7 @@ def test_fits_are_close_to_the_exact_minimisers(smoke):
 
 
 def test_exact_l1_fit_satisfies_the_optimality_certificate(study):
-    import sys
-
-    mod = sys.modules[study.run.__module__]
+    mod = _studies.module(study)
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 3))
@@ -126,11 +124,9 @@ def test_the_task_trains_with_x64_on_and_off(study):
     # x64 off (the GPU default) trains in float32, x64 on in float64, as JAX's own defaults
     # would (the data are drawn in that precision too, so the two problems differ): each run
     # lands as close to its own problem's exact minimiser as the smoke run does.
-    import sys
-
     import jax
 
-    module = sys.modules[study.run.__module__]
+    module = _studies.module(study)
     spec = {"name": "huber", "delta": 1.0}
     cfg = runner.load_study_config(study, SMOKE, ["sweep={seed: [0]}"])
     for on in (False, True):

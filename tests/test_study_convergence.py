@@ -1,9 +1,6 @@
 """The convergence study: tail slopes against theory, bounds, certificates and the fit itself."""
 
-import contextlib
-import io
 import json
-import sys
 from pathlib import Path
 
 import _studies
@@ -24,7 +21,7 @@ def study():
 
 @pytest.fixture(scope="module")
 def module(study):
-    return sys.modules[study.run.__module__]
+    return _studies.module(study)
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +32,8 @@ def stdout():
 @pytest.fixture(scope="module")
 def smoke_run(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("convergence_smoke")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
-    stdout[study.name] = out.getvalue()
-    return workdir, json.loads((workdir / "summary.json").read_text())
+    summary, stdout[study.name] = _studies.run(study, SMOKE, workdir)
+    return workdir, summary
 
 
 # --- the analysis helpers on synthetic curves ---------------------------------------------------

@@ -1,9 +1,6 @@
 """The hyperparameter study: lambda by descent on the implicit hypergradient vs grid vs LassoCV."""
 
-import contextlib
-import io
 import json
-import sys
 from pathlib import Path
 
 import _studies
@@ -25,7 +22,7 @@ def study():
 
 @pytest.fixture(scope="module")
 def module(study):
-    return sys.modules[study.run.__module__]
+    return _studies.module(study)
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +33,8 @@ def stdout():
 @pytest.fixture(scope="module")
 def smoke(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("hyperparameter_smoke")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
-    stdout[study.name] = out.getvalue()
-    summary = json.loads((workdir / "summary.json").read_text())
-    cfg = runner.load_study_config(study, SMOKE)
-    return workdir, summary, cfg
+    summary, stdout[study.name] = _studies.run(study, SMOKE, workdir)
+    return workdir, summary, runner.load_study_config(study, SMOKE)
 
 
 def test_smoke_descent_gets_within_a_percent_of_the_grid_and_stops_at_a_stationary_point(smoke):

@@ -1,9 +1,6 @@
 """The influence study: d coef / d y_i of least squares, LAD, quantile and Huber regression."""
 
-import contextlib
-import io
 import json
-import sys
 from pathlib import Path
 
 import _studies
@@ -26,7 +23,7 @@ def study():
 
 @pytest.fixture(scope="module")
 def module(study):
-    return sys.modules[study.run.__module__]
+    return _studies.module(study)
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +34,8 @@ def stdout():
 @pytest.fixture(scope="module")
 def smoke(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("influence_smoke")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
-    stdout[study.name] = out.getvalue()
-    summary = json.loads((workdir / "summary.json").read_text())
-    cfg = runner.load_study_config(study, SMOKE)
-    return workdir, summary, cfg
+    summary, stdout[study.name] = _studies.run(study, SMOKE, workdir)
+    return workdir, summary, runner.load_study_config(study, SMOKE)
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,7 @@
 """The phase-transition study: the theoretical curve, the 50% estimator, padding, a smoke run."""
 
-import contextlib
-import io
 import json
 import math
-import sys
 from pathlib import Path
 
 import _studies
@@ -28,7 +25,7 @@ def study():
 
 @pytest.fixture(scope="module")
 def module(study):
-    return sys.modules[study.run.__module__]
+    return _studies.module(study)
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +36,8 @@ def stdout():
 @pytest.fixture(scope="module")
 def smoke(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("phase_transition_smoke")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
-    stdout[study.name] = out.getvalue()
-    return workdir, json.loads((workdir / "summary.json").read_text())
+    summary, stdout[study.name] = _studies.run(study, SMOKE, workdir)
+    return workdir, summary
 
 
 # --- theory ------------------------------------------------------------------------------------

@@ -1,10 +1,7 @@
 """The quantile study: coverage, non-crossing and slopes of seven levels fitted in one call."""
 
-import contextlib
 import dataclasses
-import io
 import json
-import sys
 from pathlib import Path
 
 import _studies
@@ -27,7 +24,7 @@ def study():
 
 @pytest.fixture(scope="module")
 def module(study):
-    return sys.modules[study.run.__module__]
+    return _studies.module(study)
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +35,8 @@ def stdout():
 @pytest.fixture(scope="module")
 def smoke(study, tmp_path_factory, stdout):
     workdir = tmp_path_factory.mktemp("quantile_smoke")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)]) == 0
-    stdout[study.name] = out.getvalue()
-    summary = json.loads((workdir / "summary.json").read_text())
-    cfg = runner.load_study_config(study, SMOKE)
-    return workdir, summary, cfg
+    summary, stdout[study.name] = _studies.run(study, SMOKE, workdir)
+    return workdir, summary, runner.load_study_config(study, SMOKE)
 
 
 def test_smoke_coverage_within_binomial_tolerance(smoke):

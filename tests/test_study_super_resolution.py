@@ -22,9 +22,8 @@ def study():
 @pytest.fixture(scope="module")
 def smoke_run(study, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sr_smoke")
-    code = runner.main(study, ["--config", SMOKE, "--workdir", str(workdir)])
-    assert code == 0
-    return workdir, json.loads((workdir / "summary.json").read_text())
+    summary, _ = _studies.run(study, SMOKE, workdir)
+    return workdir, summary
 
 
 def test_image_losses_are_registered(study):
@@ -113,9 +112,7 @@ def test_bad_loss_is_a_config_error(study):
 
 
 def test_switch_step_is_always_checkpointed_and_kept(study):
-    import sys
-
-    module = sys.modules[study.run.__module__]
+    module = _studies.module(study)
     cfg = runner.load_study_config(
         study, "configs/super_resolution/study.yaml", ["train.checkpoint_every=3000"]
     )
@@ -149,8 +146,6 @@ def _host_initialised(shapes, seed: int):
 
 
 def test_dead_hidden_layers_are_detected_and_reported(study):
-    import sys
-
     import equinox as eqx
     import jax
     import jax.numpy as jnp
@@ -158,7 +153,7 @@ def test_dead_hidden_layers_are_detected_and_reported(study):
 
     from l1jax import sr
 
-    module = sys.modules[study.run.__module__]
+    module = _studies.module(study)
     key = jax.random.key(0)
     # Two seeds of SRCNN, stacked as a vmapped init makes them.
     models = _host_initialised(
@@ -188,11 +183,10 @@ def test_the_accelerator_modes_give_the_cpu_modes_results(study):
     # What `auto` picks on a GPU (the compiled device loop, vmapped seeds) against what it
     # picks on a CPU for this convolutional model (a step per host iteration, seeds unrolled).
     import dataclasses
-    import sys
 
     import chex
 
-    module = sys.modules[study.run.__module__]
+    module = _studies.module(study)
     cfg = runner.load_study_config(
         study, SMOKE, ["train.steps=3", "train.steps_per_call=3", "sweep={seed: [0, 1]}"]
     )
