@@ -304,15 +304,15 @@ def basis_pursuit(
             f"{fn}: A must have at least one row and no more rows than columns (m <= n), got "
             f"A.shape={(m, n)}."
         )
-    v.check_finite(fn, "A", A)
-    v.check_finite(fn, "b", b)
+    v.check_finite(fn, A=A, b=b)
     v.check_full_rank(fn, "A", A, along="row")
     max_steps = _DEFAULT_STEPS[method] if max_steps is None else max_steps
     v.check_max_steps(fn, max_steps)
     tol = v.default_tol(tol, A.dtype)
     # Solve on stop_gradient-ed data, then attach the implicit derivative of x.
-    sg = jax.lax.stop_gradient
-    res = _solve(sg(A), sg(b), tol, method=method, max_steps=max_steps, polish=polish)
+    options = (("method", method), ("max_steps", max_steps), ("polish", polish))
+    res = _implicit.solve_attached(
+        (A, b), tol, solve=_solve, rule=_implicit.basis_pursuit, options=options
+    )
     v.warn_unconverged(fn, res, tol, method, A.dtype)
-    x, objective = _implicit.basis_pursuit(A, b, res.coef, res.objective)
-    return res._replace(coef=x, objective=objective)
+    return res

@@ -481,8 +481,7 @@ def lasso(
         raise ValueError(
             f"{fn}: X must have at least one row and one column, got X.shape={X.shape}."
         )
-    v.check_finite(fn, "X", X)
-    v.check_finite(fn, "y", y)
+    v.check_finite(fn, X=X, y=y)
     lam = v.real_array(fn, "lam", lam)
     if lam.ndim > 1:
         raise ValueError(f"{fn}: lam must be a scalar or 1-D, got lam.ndim={lam.ndim}.")
@@ -492,9 +491,8 @@ def lasso(
     v.check_max_steps(fn, max_steps)
     tol = v.default_tol(tol, X.dtype)
     # Solve on stop_gradient-ed data, then attach the implicit derivative of coef.
-    lam = lam.astype(X.dtype)
-    sg = jax.lax.stop_gradient
-    res = _solve(sg(X), sg(y), sg(lam), tol, method=method, max_steps=max_steps, polish=polish)
+    options = (("method", method), ("max_steps", max_steps), ("polish", polish))
+    data = (X, y, lam if lam.dtype == X.dtype else lam.astype(X.dtype))
+    res = _implicit.solve_attached(data, tol, solve=_solve, rule=_implicit.lasso, options=options)
     v.warn_unconverged(fn, res, tol, method, X.dtype)
-    coef, objective = _implicit.lasso(X, y, lam, res.coef, res.objective)
-    return res._replace(coef=coef, objective=objective)
+    return res

@@ -463,8 +463,7 @@ def prepare(fn, X, y, tau, method, tol, max_steps):
             f"{fn}: X must have at least as many rows as columns and at least one column, "
             f"got X.shape={(n, d)}."
         )
-    v.check_finite(fn, "X", X)
-    v.check_finite(fn, "y", y)
+    v.check_finite(fn, X=X, y=y)
     v.check_full_rank(fn, "X", X)
     tau = v.real_array(fn, "tau", tau)
     if tau.ndim > 1:
@@ -489,12 +488,13 @@ def resolve_method(method: str, X: jax.Array) -> str:
 
 def solve_and_warn(fn, X, y, tau, tol, method, max_steps, polish) -> SolverResult:
     """Solves on ``stop_gradient``-ed data, then attaches the implicit derivative of ``coef``."""
-    tau = tau.astype(X.dtype)
-    sg = jax.lax.stop_gradient
-    res = _solve(sg(X), sg(y), sg(tau), tol, method=method, max_steps=max_steps, polish=polish)
+    options = (("method", method), ("max_steps", max_steps), ("polish", polish))
+    data = (X, y, tau.astype(X.dtype))
+    res = _implicit.solve_attached(
+        data, tol, solve=_solve, rule=_implicit.quantile, options=options
+    )
     v.warn_unconverged(fn, res, tol, method, X.dtype)
-    coef, objective = _implicit.quantile(X, y, tau, res.coef, res.objective)
-    return res._replace(coef=coef, objective=objective)
+    return res
 
 
 def quantile_regression(

@@ -33,7 +33,7 @@ def float_arrays(fn: str, **arrays: ArrayLike) -> list[jax.Array]:
             )
         arrs.append(arr)
     dtype = jnp.result_type(*arrs, float)  # a weak float: integers become the default float
-    return [a.astype(dtype) for a in arrs]
+    return [a if a.dtype == dtype else a.astype(dtype) for a in arrs]
 
 
 def check_ndim(fn: str, name: str, value: jax.Array, ndim: int) -> None:
@@ -52,16 +52,19 @@ def check_rows(fn: str, xname: str, x: jax.Array, yname: str, y: jax.Array) -> N
         )
 
 
-def check_finite(fn: str, name: str, value: jax.Array) -> None:
-    """Raises on NaN/inf when the value is concrete; traced values are documented to give NaN."""
-    if not is_concrete(value):
+def check_finite(fn: str, **arrays: jax.Array) -> None:
+    """Raises on NaN/inf in the concrete ``arrays`` (traced ones are documented to give NaN).
+
+    One jitted count for all of them (one dispatch and one transfer of a few integers, on
+    whatever devices the arrays live).
+    """
+    concrete = {name: a for name, a in arrays.items() if is_concrete(a)}
+    if not concrete:
         return
-    if _spread(value):
-        bad = int(_count_nonfinite(value))
-    else:
-        bad = int(np.size(value) - np.count_nonzero(np.isfinite(np.asarray(value))))
-    if bad:
-        raise ValueError(f"{fn}: {name} must be finite, got {bad} NaN or inf entries.")
+    counts = np.asarray(_count_nonfinite(tuple(concrete.values())))
+    for name, bad in zip(concrete, counts.tolist(), strict=True):
+        if bad:
+            raise ValueError(f"{fn}: {name} must be finite, got {bad} NaN or inf entries.")
 
 
 def check_method(fn: str, method: str, methods: tuple[str, ...]) -> None:
@@ -101,8 +104,8 @@ def _spread(value) -> bool:
 
 
 @jax.jit
-def _count_nonfinite(value):
-    return jnp.sum(~jnp.isfinite(value))
+def _count_nonfinite(values):
+    return jnp.stack([jnp.sum(~jnp.isfinite(v)) for v in values])
 
 
 @functools.partial(jax.jit, static_argnums=1)
