@@ -29,6 +29,8 @@ where=None, **hyperparameters)``:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,6 +38,9 @@ from jax.typing import ArrayLike
 
 from l1jax import subgrad
 from l1jax._checks import as_array, check_range, check_real, check_scalar, is_concrete
+
+Reduction = Literal["none", "mean", "sum"]
+"""How a loss reduces its elementwise values: ``"none"``, ``"mean"`` or ``"sum"``."""
 
 __all__ = [
     "l1",
@@ -94,7 +99,7 @@ def _prepare(predictions, targets, fn: str, where=None) -> tuple[jax.Array, jax.
 def reduce_loss(
     loss: jax.Array,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
     fn: str = "reduce_loss",
@@ -176,7 +181,7 @@ def l1(
     predictions: ArrayLike,
     targets: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -203,7 +208,7 @@ def l1(
       ValueError: on a shape mismatch, a bad ``reduction`` or a concrete negative weight.
 
     References:
-      ``torch.nn.L1Loss`` (same values and gradients).
+      - ``torch.nn.L1Loss`` (same values and gradients).
     """
     p, t = _prepare(predictions, targets, "l1", where)
     return reduce_loss(
@@ -215,7 +220,7 @@ def mse(
     predictions: ArrayLike,
     targets: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -224,7 +229,7 @@ def mse(
     Args and Returns as in :func:`l1`.
 
     References:
-      ``torch.nn.MSELoss`` (same values and gradients).
+      - ``torch.nn.MSELoss`` (same values and gradients).
     """
     p, t = _prepare(predictions, targets, "mse", where)
     return reduce_loss(
@@ -237,7 +242,7 @@ def huber(
     targets: ArrayLike,
     *,
     delta: ArrayLike = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -249,11 +254,11 @@ def huber(
 
     Args:
       delta: threshold ``> 0`` between the quadratic and the linear part, a real scalar.
-      Others as in :func:`l1`.
+      predictions, targets, reduction, weights, where: as in :func:`l1`.
 
     References:
-      Huber, P. J. (1964). Robust estimation of a location parameter. Ann. Math. Stat. 35(1).
-      ``torch.nn.HuberLoss`` (same values and gradients).
+      - Huber, P. J. (1964). Robust estimation of a location parameter. Ann. Math. Stat. 35(1).
+      - ``torch.nn.HuberLoss`` (same values and gradients).
     """
     _check_hyper("delta", delta, "huber", allow_zero=False)
     p, t = _prepare(predictions, targets, "huber", where)
@@ -269,7 +274,7 @@ def smooth_l1(
     targets: ArrayLike,
     *,
     beta: ArrayLike = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -281,10 +286,11 @@ def smooth_l1(
 
     Args:
       beta: threshold ``>= 0``, a real scalar.
-      Others as in :func:`l1`.
+      predictions, targets, reduction, weights, where: as in :func:`l1`.
 
     References:
-      Girshick, R. (2015). Fast R-CNN. ICCV. ``torch.nn.SmoothL1Loss`` (same values and gradients).
+      - Girshick, R. (2015). Fast R-CNN. ICCV. ``torch.nn.SmoothL1Loss`` (same values and
+        gradients).
     """
     _check_hyper("beta", beta, "smooth_l1", allow_zero=True)
     p, t = _prepare(predictions, targets, "smooth_l1", where)
@@ -303,7 +309,7 @@ def pinball(
     targets: ArrayLike,
     *,
     tau: ArrayLike = 0.5,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -319,14 +325,14 @@ def pinball(
       targets: same shape as ``predictions``; with a vector ``tau`` also ``predictions.shape[:-1]``,
         broadcast along the trailing axis.
       tau: quantile level(s) in ``(0, 1)``: a real scalar, or a 1-D array of length ``Q``.
-      Others as in :func:`l1`.
+      predictions, targets, reduction, weights, where: as in :func:`l1`.
 
     Returns:
       A scalar, or the elementwise loss (shape of ``predictions``) for ``reduction="none"``.
 
     References:
-      Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
-      ``sklearn.metrics.mean_pinball_loss(y_true, y_pred, alpha=tau)`` (same value).
+      - Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
+      - ``sklearn.metrics.mean_pinball_loss(y_true, y_pred, alpha=tau)`` (same value).
     """
     tau_shape = check_real("tau", tau, fn="pinball", scalar=False)
     if len(tau_shape) > 1:
@@ -377,7 +383,7 @@ def charbonnier(
     targets: ArrayLike,
     *,
     eps: ArrayLike = 1e-3,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -388,11 +394,11 @@ def charbonnier(
 
     Args:
       eps: smoothing ``>= 0``, a real scalar.
-      Others as in :func:`l1`.
+      predictions, targets, reduction, weights, where: as in :func:`l1`.
 
     References:
-      Charbonnier, P. et al. (1994). Two deterministic half-quadratic regularization algorithms
-      for computed imaging. ICIP. Lai, W.-S. et al. (2017). LapSRN. CVPR (eps = 1e-3).
+      - Charbonnier, P. et al. (1994). Two deterministic half-quadratic regularization algorithms
+      - for computed imaging. ICIP. Lai, W.-S. et al. (2017). LapSRN. CVPR (eps = 1e-3).
     """
     _check_hyper("eps", eps, "charbonnier", allow_zero=True)
     p, t = _prepare(predictions, targets, "charbonnier", where)
@@ -418,7 +424,7 @@ def log_cosh(
     predictions: ArrayLike,
     targets: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -431,8 +437,8 @@ def log_cosh(
     Args and Returns as in :func:`l1`.
 
     References:
-      optax.log_cosh; Saleh, R. A. and Saleh, A. K. (2022). Statistical properties of the log-cosh
-      loss function used in machine learning. arXiv:2208.04564.
+      - optax.log_cosh; Saleh, R. A. and Saleh, A. K. (2022). Statistical properties of the log-cosh
+      - loss function used in machine learning. arXiv:2208.04564.
     """
     p, t = _prepare(predictions, targets, "log_cosh", where)
     return reduce_loss(
@@ -445,7 +451,7 @@ def l1_mse_mix(
     targets: ArrayLike,
     *,
     alpha: ArrayLike = 0.5,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -455,7 +461,7 @@ def l1_mse_mix(
 
     Args:
       alpha: weight of the L1 term in ``[0, 1]``, a real scalar.
-      Others as in :func:`l1`.
+      predictions, targets, reduction, weights, where: as in :func:`l1`.
     """
     check_scalar("alpha", alpha, low=0.0, high=1.0, fn="l1_mse_mix")
     p, t = _prepare(predictions, targets, "l1_mse_mix", where)

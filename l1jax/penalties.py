@@ -46,7 +46,7 @@ def elastic_net(params: PyTree, l1_ratio: ArrayLike) -> jax.Array:
       ValueError: if ``l1_ratio`` is not a scalar, or a concrete one leaves ``[0, 1]``.
 
     References:
-      Zou, H. and Hastie, T. (2005). Regularization and variable selection via the elastic net.
+      - Zou, H. and Hastie, T. (2005). Regularization and variable selection via the elastic net.
     """
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0, fn="elastic_net")
     tree_check_float(params, "params", "elastic_net")

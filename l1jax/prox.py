@@ -64,7 +64,7 @@ def soft_threshold(x: PyTree, t: ArrayLike) -> PyTree:
         the shape of a leaf.
 
     References:
-      Donoho, D. L. (1995). De-noising by soft-thresholding. IEEE Trans. Inf. Theory 41(3).
+      - Donoho, D. L. (1995). De-noising by soft-thresholding. IEEE Trans. Inf. Theory 41(3).
     """
     fn = "soft_threshold"
     shapes = _check_hypers(fn, {"t": t}, {"t": {"low": 0.0}})
@@ -87,8 +87,8 @@ def prox_elastic_net(x: PyTree, t: ArrayLike, *, l1_ratio: ArrayLike) -> PyTree:
       l1_ratio: mix in ``[0, 1]``; 1 is the lasso, 0 is ridge.
 
     References:
-      Zou, H. and Hastie, T. (2005). Regularization and variable selection via the elastic net.
-      JRSS B 67(2).
+      - Zou, H. and Hastie, T. (2005). Regularization and variable selection via the elastic net.
+      - JRSS B 67(2).
     """
     fn = "prox_elastic_net"
     shapes = _check_hypers(
@@ -142,7 +142,7 @@ def prox_huber(x: PyTree, t: ArrayLike, *, delta: ArrayLike = 1.0) -> PyTree:
       delta: Huber threshold ``> 0``.
 
     References:
-      Parikh, N. and Boyd, S. (2014). Proximal Algorithms, sec. 6.5.
+      - Parikh, N. and Boyd, S. (2014). Proximal Algorithms, sec. 6.5.
     """
     fn = "prox_huber"
     shapes = _check_hypers(

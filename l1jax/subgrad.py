@@ -219,7 +219,7 @@ def pinball_elementwise(r: ArrayLike, tau: ArrayLike, *, kink: float = 0.0) -> j
         ``(0, 1)``, or ``kink`` is outside the subdifferential.
 
     References:
-      Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
+      - Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
     """
     r = _as_float_array(r, "r", "pinball_elementwise")
     tau = _check_tau(tau, r.shape, r.dtype)

@@ -36,8 +36,8 @@ def rgb_to_y(img: ArrayLike, *, max_val: ArrayLike = 1.0) -> jax.Array:
       ValueError: if ``img`` is not floating point, not ``(..., H, W, 3)``, or ``max_val <= 0``.
 
     References:
-      ITU-R Recommendation BT.601-7 (2011). MATLAB ``rgb2ycbcr``; ``skimage.color.rgb2ycbcr``
-      (same matrix; returns ``[16, 235]`` for ``[0, 1]`` input).
+      - ITU-R Recommendation BT.601-7 (2011). MATLAB ``rgb2ycbcr``; ``skimage.color.rgb2ycbcr``
+      - (same matrix; returns ``[16, 235]`` for ``[0, 1]`` input).
     """
     x = as_image(img, "img", "rgb_to_y")
     check_max_val(max_val, "rgb_to_y")

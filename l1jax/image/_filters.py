@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -131,7 +132,9 @@ def _filter_axis(x: jax.Array, taps: np.ndarray, axis: int, padding: str) -> jax
     return _tiled_axis(x, taps, axis)
 
 
-def gaussian_filter(x: jax.Array, *, sigma: float, size: int, padding: str = "valid") -> jax.Array:
+def gaussian_filter(
+    x: jax.Array, *, sigma: float, size: int, padding: Literal["valid", "same"] = "valid"
+) -> jax.Array:
     """Separable Gaussian filter over the ``H`` and ``W`` axes of ``(..., H, W, K)``.
 
     Args:

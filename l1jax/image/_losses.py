@@ -31,6 +31,8 @@ so the two variants differ only in how the scales are built.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -81,11 +83,11 @@ def ssim_loss(
     *,
     sigma: float = 1.5,
     filter_size: int | None = None,
-    padding: str = "same",
+    padding: Literal["valid", "same"] = "same",
     max_val: ArrayLike = 1.0,
     k1: ArrayLike = 0.01,
     k2: ArrayLike = 0.03,
-    reduction: str = "mean",
+    reduction: Literal["none", "mean", "sum"] = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -119,9 +121,9 @@ def ssim_loss(
         ``padding="valid"``) an image smaller than the window.
 
     References:
-      Wang, Z. et al. (2004). Image quality assessment: from error visibility to structural
-      similarity. IEEE TIP 13(4). Zhao, H., Gallo, O., Frosio, I. and Kautz, J. (2017). Loss
-      functions for image restoration with neural networks. IEEE TCI 3(1), 47-57.
+      - Wang, Z. et al. (2004). Image quality assessment: from error visibility to structural
+      - similarity. IEEE TIP 13(4). Zhao, H., Gallo, O., Frosio, I. and Kautz, J. (2017). Loss
+      - functions for image restoration with neural networks. IEEE TCI 3(1), 47-57.
     """
     fn = "ssim_loss"
     p, t, c1, c2 = _prepare(predictions, targets, max_val, k1, k2, fn, where)
@@ -195,7 +197,7 @@ def ms_ssim_loss(
     predictions: ArrayLike,
     targets: ArrayLike,
     *,
-    variant: str = "sigmas",
+    variant: Literal["sigmas", "pyramid"] = "sigmas",
     sigmas=None,
     scale_weights=None,
     sigma: float | None = None,
@@ -203,8 +205,8 @@ def ms_ssim_loss(
     max_val: ArrayLike = 1.0,
     k1: ArrayLike = 0.01,
     k2: ArrayLike = 0.03,
-    negative_cs: str = "clip",
-    reduction: str = "mean",
+    negative_cs: Literal["clip", "rescale"] = "clip",
+    reduction: Literal["none", "mean", "sum"] = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -258,10 +260,10 @@ def ms_ssim_loss(
         the other variant, or (pyramid) images too small for the scales.
 
     References:
-      Zhao, H., Gallo, O., Frosio, I. and Kautz, J. (2017). Loss functions for image
-      restoration with neural networks. IEEE TCI 3(1), 47-57. Wang, Z., Simoncelli, E. P. and
-      Bovik, A. C. (2003). Multiscale structural similarity for image quality assessment.
-      Asilomar Conference on Signals, Systems and Computers.
+      - Zhao, H., Gallo, O., Frosio, I. and Kautz, J. (2017). Loss functions for image
+      - restoration with neural networks. IEEE TCI 3(1), 47-57. Wang, Z., Simoncelli, E. P. and
+      - Bovik, A. C. (2003). Multiscale structural similarity for image quality assessment.
+      - Asilomar Conference on Signals, Systems and Computers.
     """
     fn = "ms_ssim_loss"
     _, _, value = _ms_ssim_per_image(
@@ -287,7 +289,7 @@ def mix_loss(
     targets: ArrayLike,
     *,
     alpha: ArrayLike = 0.84,
-    variant: str = "sigmas",
+    variant: Literal["sigmas", "pyramid"] = "sigmas",
     sigmas=None,
     scale_weights=None,
     sigma: float | None = None,
@@ -295,8 +297,8 @@ def mix_loss(
     max_val: ArrayLike = 1.0,
     k1: ArrayLike = 0.01,
     k2: ArrayLike = 0.03,
-    negative_cs: str = "clip",
-    reduction: str = "mean",
+    negative_cs: Literal["clip", "rescale"] = "clip",
+    reduction: Literal["none", "mean", "sum"] = "mean",
     weights: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -328,8 +330,8 @@ def mix_loss(
       ValueError: as :func:`ms_ssim_loss`, or ``alpha`` outside ``[0, 1]``.
 
     References:
-      Zhao, H., Gallo, O., Frosio, I. and Kautz, J. (2017). Loss functions for image
-      restoration with neural networks. IEEE TCI 3(1), 47-57 (Eq. for L^Mix, alpha = 0.84).
+      - Zhao, H., Gallo, O., Frosio, I. and Kautz, J. (2017). Loss functions for image
+      - restoration with neural networks. IEEE TCI 3(1), 47-57 (Eq. for L^Mix, alpha = 0.84).
     """
     fn = "mix_loss"
     check_scalar("alpha", alpha, low=0.0, high=1.0, fn=fn)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -116,7 +117,7 @@ def ms_ssim_value(
     weights: tuple[float, ...],
     c1,
     c2,
-    negative_cs: str = "clip",
+    negative_cs: Literal["clip", "rescale"] = "clip",
 ) -> jax.Array:
     """``prod_j f(mean cs_j)^w_j`` (last scale: ``mean(l cs)``), averaged over channels.
 
@@ -181,7 +182,7 @@ def psnr(a: ArrayLike, b: ArrayLike, *, max_val: ArrayLike = 1.0) -> jax.Array:
         ``H``, ``W`` or ``C`` axis, or ``max_val`` not a scalar or ``<= 0``.
 
     References:
-      ``skimage.metrics.peak_signal_noise_ratio(a, b, data_range=max_val)`` (same value).
+      - ``skimage.metrics.peak_signal_noise_ratio(a, b, data_range=max_val)`` (same value).
     """
     x, y = image_pair(a, b, ("a", "b"), "psnr")
     check_max_val(max_val, "psnr")
@@ -234,9 +235,9 @@ def ssim(
         smaller than the window.
 
     References:
-      Wang, Z., Bovik, A. C., Sheikh, H. R. and Simoncelli, E. P. (2004). Image quality
-      assessment: from error visibility to structural similarity. IEEE TIP 13(4), 600-612.
-      scikit-image 0.26 ``skimage.metrics.structural_similarity``.
+      - Wang, Z., Bovik, A. C., Sheikh, H. R. and Simoncelli, E. P. (2004). Image quality
+      - assessment: from error visibility to structural similarity. IEEE TIP 13(4), 600-612.
+      - scikit-image 0.26 ``skimage.metrics.structural_similarity``.
     """
     x, y, c1, c2 = prepare_pair(a, b, max_val, k1, k2, "ssim")
     sigma = static_positive(sigma, "sigma", "ssim")
@@ -283,8 +284,8 @@ def ms_ssim(
         too small for ``M`` scales.
 
     References:
-      Wang, Z., Simoncelli, E. P. and Bovik, A. C. (2003). Multiscale structural similarity for
-      image quality assessment. Asilomar Conference on Signals, Systems and Computers.
+      - Wang, Z., Simoncelli, E. P. and Bovik, A. C. (2003). Multiscale structural similarity for
+      - image quality assessment. Asilomar Conference on Signals, Systems and Computers.
     """
     x, y, c1, c2 = prepare_pair(a, b, max_val, k1, k2, "ms_ssim")
     w = scale_weights(weights, "weights", "ms_ssim")

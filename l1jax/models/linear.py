@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -29,7 +31,7 @@ class Linear(eqx.Module):
         out_features: int | None = None,
         *,
         use_bias: bool = True,
-        init: str = "zeros",
+        init: Literal["zeros", "normal"] = "zeros",
         key: jax.Array,
     ):
         """Args:

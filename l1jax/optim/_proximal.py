@@ -150,8 +150,8 @@ def ista(
       TypeError: if ``prox`` is not callable.
 
     References:
-      Beck, A. and Teboulle, M. (2009). A fast iterative shrinkage-thresholding algorithm for
-      linear inverse problems. SIAM J. Imaging Sci. 2(1), Thm. 3.1.
+      - Beck, A. and Teboulle, M. (2009). A fast iterative shrinkage-thresholding algorithm for
+      - linear inverse problems. SIAM J. Imaging Sci. 2(1), Thm. 3.1.
 
       Daubechies, I., Defrise, M. and De Mol, C. (2004). An iterative thresholding algorithm
       for linear inverse problems with a sparsity constraint. Comm. Pure Appl. Math. 57(11).
@@ -232,8 +232,8 @@ def fista(
       TypeError: if ``prox`` is not callable.
 
     References:
-      Beck, A. and Teboulle, M. (2009). A fast iterative shrinkage-thresholding algorithm for
-      linear inverse problems. SIAM J. Imaging Sci. 2(1), Thm. 4.4.
+      - Beck, A. and Teboulle, M. (2009). A fast iterative shrinkage-thresholding algorithm for
+      - linear inverse problems. SIAM J. Imaging Sci. 2(1), Thm. 4.4.
 
       Nesterov, Y. (1983). A method for solving the convex programming problem with
       convergence rate O(1/k^2). Soviet Math. Dokl. 27(2).

@@ -35,8 +35,8 @@ def inverse_sqrt_schedule(init_value: ArrayLike) -> optax.Schedule:
       ValueError: if a concrete ``init_value`` is not positive and finite.
 
     References:
-      Boyd, S., Xiao, L. and Mutapcic, A. (2003). Subgradient methods. Stanford EE392o notes,
-      sec. 2.1.
+      - Boyd, S., Xiao, L. and Mutapcic, A. (2003). Subgradient methods. Stanford EE392o notes,
+      - sec. 2.1.
     """
     check_range("init_value", init_value, low=0.0, low_open=True, fn="inverse_sqrt_schedule")
 
@@ -62,8 +62,8 @@ def inverse_time_schedule(init_value: ArrayLike) -> optax.Schedule:
       ValueError: if a concrete ``init_value`` is not positive and finite.
 
     References:
-      Boyd, S., Xiao, L. and Mutapcic, A. (2003). Subgradient methods. Stanford EE392o notes,
-      sec. 2.1.
+      - Boyd, S., Xiao, L. and Mutapcic, A. (2003). Subgradient methods. Stanford EE392o notes,
+      - sec. 2.1.
     """
     check_range("init_value", init_value, low=0.0, low_open=True, fn="inverse_time_schedule")
 

@@ -60,7 +60,7 @@ def subgradient_method(step: ArrayLike | optax.Schedule) -> optax.GradientTransf
       ValueError: if a concrete constant ``step`` is not positive and finite.
 
     References:
-      Shor, N. Z. (1985). Minimization Methods for Non-Differentiable Functions. Springer.
+      - Shor, N. Z. (1985). Minimization Methods for Non-Differentiable Functions. Springer.
 
       Boyd, S., Xiao, L. and Mutapcic, A. (2003). Subgradient methods. Stanford EE392o notes,
       sec. 3.2.
@@ -118,7 +118,7 @@ def polyak_subgradient(
         ``value`` is missing or not a scalar.
 
     References:
-      Polyak, B. T. (1987). Introduction to Optimization, sec. 5.3. Optimization Software.
+      - Polyak, B. T. (1987). Introduction to Optimization, sec. 5.3. Optimization Software.
 
       Loizou, N., Vaswani, S., Laradji, I. and Lacoste-Julien, S. (2021). Stochastic Polyak
       step-size for SGD. AISTATS.

@@ -141,7 +141,7 @@ def iterate_averaging(
       ValueError: if ``weights`` is an unknown string; at update time if ``params`` is missing.
 
     References:
-      Nesterov, Y. (2004). Introductory Lectures on Convex Optimization, sec. 3.2.3. Kluwer.
+      - Nesterov, Y. (2004). Introductory Lectures on Convex Optimization, sec. 3.2.3. Kluwer.
 
       Polyak, B. T. and Juditsky, A. B. (1992). Acceleration of stochastic approximation by
       averaging. SIAM J. Control Optim. 30(4).

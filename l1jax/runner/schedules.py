@@ -56,8 +56,8 @@ def cosine(
     over ``decay_steps`` (default: the run's steps after warm-up), constant afterwards.
 
     References:
-      Loshchilov, I. and Hutter, F. (2017). SGDR: Stochastic gradient descent with warm
-      restarts. ICLR.
+      - Loshchilov, I. and Hutter, F. (2017). SGDR: Stochastic gradient descent with warm
+      - restarts. ICLR.
     """
     horizon = total_steps if decay_steps is None else decay_steps
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon <= 0:

@@ -286,11 +286,11 @@ def basis_pursuit(
       TypeError: ``A`` or ``b`` not real numbers, or float16/bfloat16.
 
     References:
-      Chen, S. S., Donoho, D. L. and Saunders, M. A. (1998). Atomic decomposition by basis
+      - Chen, S. S., Donoho, D. L. and Saunders, M. A. (1998). Atomic decomposition by basis
         pursuit. SIAM J. Sci. Comput. 20(1).
-      Mehrotra, S. (1992). On the implementation of a primal-dual interior point method.
+      - Mehrotra, S. (1992). On the implementation of a primal-dual interior point method.
         SIAM J. Optim. 2(4).
-      Boyd, S. et al. (2011). Distributed optimization and statistical learning via ADMM.
+      - Boyd, S. et al. (2011). Distributed optimization and statistical learning via ADMM.
     """
     fn = "basis_pursuit"
     v.check_method(fn, method, BASIS_PURSUIT_METHODS)

@@ -372,15 +372,15 @@ def quantile_inference(
         ``(0, 1)``.
 
     References:
-      Koenker, R. (2005). Quantile Regression. Cambridge University Press, sec. 3.4.
-      Greene, W. H. (2008). Econometric Analysis, 6th ed., pp. 407-408.
-      Hendricks, W. and Koenker, R. (1992). Hierarchical spline models for conditional
+      - Koenker, R. (2005). Quantile Regression. Cambridge University Press, sec. 3.4.
+      - Greene, W. H. (2008). Econometric Analysis, 6th ed., pp. 407-408.
+      - Hendricks, W. and Koenker, R. (1992). Hierarchical spline models for conditional
         quantiles and the demand for electricity. JASA 87(417).
-      Hall, P. and Sheather, S. (1988). On the distribution of a studentized quantile. JRSS B 50.
-      Bofinger, E. (1975). Estimation of a density function using order statistics. Austral. J.
+      - Hall, P. and Sheather, S. (1988). On the distribution of a studentized quantile. JRSS B 50.
+      - Bofinger, E. (1975). Estimation of a density function using order statistics. Austral. J.
         Statist. 17.
-      Chamberlain, G. (1994). Quantile regression, censoring, and the structure of wages.
-      Buchinsky, M. (1995). Estimating the asymptotic covariance matrix for quantile regression
+      - Chamberlain, G. (1994). Quantile regression, censoring, and the structure of wages.
+      - Buchinsky, M. (1995). Estimating the asymptotic covariance matrix for quantile regression
         models: a Monte Carlo study. J. Econometrics 68.
     """
     fn = "quantile_inference"

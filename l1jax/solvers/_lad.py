@@ -52,8 +52,8 @@ def lad(
       ValueError: as :func:`quantile_regression`.
 
     References:
-      Boscovich, R. J. (1757); Laplace, P.-S. (1788): the method of least absolute deviations.
-      Portnoy, S. and Koenker, R. (1997). The Gaussian hare and the Laplacian tortoise.
+      - Boscovich, R. J. (1757); Laplace, P.-S. (1788): the method of least absolute deviations.
+      - Portnoy, S. and Koenker, R. (1997). The Gaussian hare and the Laplacian tortoise.
         Statistical Science 12(4).
     """
     X, y, tau, tol, method, max_steps = _quantile.prepare("lad", X, y, 0.5, method, tol, max_steps)

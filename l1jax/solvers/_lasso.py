@@ -464,12 +464,12 @@ def lasso(
         ``converged=False``.
 
     References:
-      Tibshirani, R. (1996). Regression shrinkage and selection via the lasso. JRSS B 58(1).
-      Beck, A. and Teboulle, M. (2009). A fast iterative shrinkage-thresholding algorithm.
+      - Tibshirani, R. (1996). Regression shrinkage and selection via the lasso. JRSS B 58(1).
+      - Beck, A. and Teboulle, M. (2009). A fast iterative shrinkage-thresholding algorithm.
         SIAM J. Imaging Sci. 2(1).
-      O'Donoghue, B. and Candes, E. (2015). Adaptive restart for accelerated gradient schemes.
+      - O'Donoghue, B. and Candes, E. (2015). Adaptive restart for accelerated gradient schemes.
         Found. Comput. Math. 15(3).
-      Boyd, S. et al. (2011). Distributed optimization and statistical learning via ADMM.
+      - Boyd, S. et al. (2011). Distributed optimization and statistical learning via ADMM.
     """
     fn = "lasso"
     v.check_method(fn, method, LASSO_METHODS)

@@ -592,14 +592,14 @@ def quantile_regression(
       TypeError: ``X``, ``y`` or ``tau`` not real numbers, or float16/bfloat16.
 
     References:
-      Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
-      Barrodale, I. and Roberts, F. D. K. (1974). Solution of an overdetermined system of
+      - Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
+      - Barrodale, I. and Roberts, F. D. K. (1974). Solution of an overdetermined system of
         equations in the l1 norm. Comm. ACM 17(6).
-      Portnoy, S. and Koenker, R. (1997). The Gaussian hare and the Laplacian tortoise.
+      - Portnoy, S. and Koenker, R. (1997). The Gaussian hare and the Laplacian tortoise.
         Statistical Science 12(4).
-      Hunter, D. R. and Lange, K. (2000). Quantile regression via an MM algorithm. J. Comput.
+      - Hunter, D. R. and Lange, K. (2000). Quantile regression via an MM algorithm. J. Comput.
         Graph. Stat. 9(1).
-      Boyd, S. et al. (2011). Distributed optimization and statistical learning via ADMM.
+      - Boyd, S. et al. (2011). Distributed optimization and statistical learning via ADMM.
         Found. Trends Mach. Learn. 3(1).
     """
     fn = "quantile_regression"

@@ -42,7 +42,7 @@ def quantile_lp(
     ``n ~ 1e4``); ``"highs-ipm"`` (interior point with crossover) is ~10x faster at ``n = 1e5``.
 
     References:
-      Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
+      - Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
     """
     _, sp = _scipy()
     X = np.asarray(X, np.float64)
@@ -70,8 +70,8 @@ def lasso_cd(X: ArrayLike, y: ArrayLike, lam: float) -> tuple[np.ndarray, float]
     this objective (a QP, so no LP here); ``max_iter`` is raised so that tol is what stops it.
 
     References:
-      Friedman, J., Hastie, T. and Tibshirani, R. (2010). Regularization paths for generalized
-      linear models via coordinate descent. J. Stat. Softw. 33(1).
+      - Friedman, J., Hastie, T. and Tibshirani, R. (2010). Regularization paths for generalized
+      - linear models via coordinate descent. J. Stat. Softw. 33(1).
     """
     try:
         from sklearn.linear_model import Lasso
@@ -91,8 +91,8 @@ def basis_pursuit_lp(A: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, float]:
     """Basis pursuit ``min ||x||_1 s.t. A x = b`` as an LP (``x = p - q``, ``p, q >= 0``) by HiGHS.
 
     References:
-      Chen, S. S., Donoho, D. L. and Saunders, M. A. (1998). Atomic decomposition by basis
-      pursuit. SIAM J. Sci. Comput. 20(1).
+      - Chen, S. S., Donoho, D. L. and Saunders, M. A. (1998). Atomic decomposition by basis
+      - pursuit. SIAM J. Sci. Comput. 20(1).
     """
     A = np.asarray(A, np.float64)
     b = np.asarray(b, np.float64)

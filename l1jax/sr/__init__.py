@@ -23,3 +23,28 @@ from l1jax.sr._resize import downsample as downsample
 from l1jax.sr._resize import imresize as imresize
 from l1jax.sr._resize import modcrop as modcrop
 from l1jax.sr._resize import upsample as upsample
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "TEST_IMAGES",
+    "TRAIN_IMAGES",
+    "PatchDataset",
+    "available_images",
+    "eval_pairs",
+    "load_image",
+    "load_image_folder",
+    "load_images",
+    "load_split",
+    "METRICS",
+    "MS_SSIM_MIN_SIDE",
+    "image_metrics",
+    "EDSR",
+    "ESPCN",
+    "SRCNN",
+    "Conv2d",
+    "pixel_shuffle",
+    "downsample",
+    "imresize",
+    "modcrop",
+    "upsample",
+]

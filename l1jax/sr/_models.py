@@ -47,8 +47,8 @@ def pixel_shuffle(x: ArrayLike, scale: int) -> jax.Array:
       ValueError: if the channel count is not a multiple of ``r^2``.
 
     References:
-      Shi, W. et al. (2016). Real-Time Single Image and Video Super-Resolution Using an Efficient
-      Sub-Pixel Convolutional Neural Network. CVPR.
+      - Shi, W. et al. (2016). Real-Time Single Image and Video Super-Resolution Using an Efficient
+      - Sub-Pixel Convolutional Neural Network. CVPR.
     """
     x = jnp.asarray(x)
     r = int(scale)
@@ -127,9 +127,9 @@ class SRCNN(eqx.Module):
     makes a zero last layer start exactly at bicubic.
 
     References:
-      Dong, C. et al. (2016). Image Super-Resolution Using Deep Convolutional Networks. TPAMI.
-      Kim, J. et al. (2016). Accurate Image Super-Resolution Using Very Deep Convolutional
-      Networks (VDSR). CVPR.
+      - Dong, C. et al. (2016). Image Super-Resolution Using Deep Convolutional Networks. TPAMI.
+      - Kim, J. et al. (2016). Accurate Image Super-Resolution Using Very Deep Convolutional
+      - Networks (VDSR). CVPR.
     """
 
     layers: tuple[Conv2d, ...]
@@ -182,8 +182,8 @@ class ESPCN(eqx.Module):
     convolutions (3 in the paper).
 
     References:
-      Shi, W. et al. (2016). Real-Time Single Image and Video Super-Resolution Using an Efficient
-      Sub-Pixel Convolutional Neural Network. CVPR.
+      - Shi, W. et al. (2016). Real-Time Single Image and Video Super-Resolution Using an Efficient
+      - Sub-Pixel Convolutional Neural Network. CVPR.
     """
 
     layers: tuple[Conv2d, ...]
@@ -239,8 +239,8 @@ class EDSR(eqx.Module):
     and 0.5 otherwise.
 
     References:
-      Lim, B. et al. (2017). Enhanced Deep Residual Networks for Single Image Super-Resolution.
-      CVPRW.
+      - Lim, B. et al. (2017). Enhanced Deep Residual Networks for Single Image Super-Resolution.
+      - CVPRW.
     """
 
     head: Conv2d

@@ -88,9 +88,9 @@ def imresize(
       ValueError: if ``images`` has fewer than 3 axes or ``scale <= 0``.
 
     References:
-      Keys, R. (1981). Cubic convolution interpolation for digital image processing. IEEE Trans.
-      Acoustics, Speech, and Signal Processing 29(6).
-      MathWorks, ``imresize`` (Image Processing Toolbox), method ``'bicubic'``.
+      - Keys, R. (1981). Cubic convolution interpolation for digital image processing. IEEE Trans.
+      - Acoustics, Speech, and Signal Processing 29(6).
+      - MathWorks, ``imresize`` (Image Processing Toolbox), method ``'bicubic'``.
     """
     x = jnp.asarray(images)
     if x.ndim < 3:
