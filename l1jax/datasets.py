@@ -56,6 +56,13 @@ def contaminated_linear(
 
     Returns:
       ``({"x": (n, d), "y": (n,), "outlier": (n,) bool}, {"weight": (d,), "bias": ()})``.
+
+    Examples:
+      >>> import jax
+      >>> from l1jax import datasets
+      >>> data, truth = datasets.contaminated_linear(jax.random.key(0), n=100, d=3, fraction=0.1)
+      >>> print(data["x"].shape, data["y"].shape, int(data["outlier"].sum()), truth["weight"].shape)
+      (100, 3) (100,) 10 (3,)
     """
     if outliers not in ("response", "leverage"):
         raise ValueError(
@@ -110,6 +117,14 @@ def conditioned_design(key: jax.Array, *, n: int, d: int, kappa: float) -> jax.A
       n: rows, >= d.
       d: columns, >= 1.
       kappa: the condition number, >= 1 (may be traced).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import datasets
+      >>> X = datasets.conditioned_design(jax.random.key(0), n=50, d=4, kappa=100.0)
+      >>> ev = jnp.linalg.eigvalsh(X.T @ X / 50)
+      >>> print(X.shape, round(float(ev[-1] / ev[0]), 1))  # the condition number of X^T X / n
+      (50, 4) 100.0
     """
     _check_shape("conditioned_design", n, d)
     check_range("kappa", kappa, low=1.0, fn="conditioned_design")
@@ -128,6 +143,13 @@ def lad_problem(
 
     Returns:
       ``(X, y)`` of shapes ``(n, d)`` and ``(n,)``.
+
+    Examples:
+      >>> import jax
+      >>> from l1jax import datasets
+      >>> X, y = datasets.lad_problem(jax.random.key(0), n=50, d=4, kappa=10.0, noise=0.1)
+      >>> print(X.shape, y.shape)
+      (50, 4) (50,)
     """
     check_range("noise", noise, low=0.0, fn="lad_problem")
     kx, kw, ke = jax.random.split(key, 3)
@@ -147,6 +169,15 @@ def lasso_problem(
 
     Returns:
       ``(X, y, lam)``.
+
+    Examples:
+      >>> import jax
+      >>> from l1jax import datasets
+      >>> X, y, lam = datasets.lasso_problem(
+      ...     jax.random.key(0), n=50, d=20, kappa=10.0, noise=0.1, lam_ratio=0.1
+      ... )
+      >>> print(X.shape, y.shape, lam.shape)
+      (50, 20) (50,) ()
     """
     check_range("noise", noise, low=0.0, fn="lasso_problem")
     check_range("lam_ratio", lam_ratio, low=0.0, low_open=True, fn="lasso_problem")

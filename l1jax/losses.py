@@ -125,6 +125,16 @@ def reduce_loss(
       ValueError: on a bad ``reduction``, shapes that do not broadcast to ``loss.shape``, or a
         concrete negative weight.
       TypeError: on non-floating ``weights`` or a non-boolean ``where``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses
+      >>> elementwise = jnp.array([1.0, 2.0, 3.0, 100.0])
+      >>> keep = jnp.array([True, True, True, False])
+      >>> print(float(losses.reduce_loss(elementwise, where=keep)))  # the mean of the kept three
+      2.0
+      >>> print(float(losses.reduce_loss(elementwise, weights=jnp.array([1.0, 1.0, 2.0, 0.0]))))
+      2.25
     """
     if reduction not in REDUCTIONS:
         raise ValueError(
@@ -209,6 +219,17 @@ def l1(
 
     References:
       - ``torch.nn.L1Loss`` (same values and gradients).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import losses
+      >>> p, t = jnp.array([2.5, 0.0, 2.1, 7.8]), jnp.array([3.0, -0.5, 2.0, 7.5])
+      >>> print(round(float(losses.l1(p, t)), 4))  # torch.nn.L1Loss gives 0.35
+      0.35
+      >>> [round(float(v), 4) for v in losses.l1(p, t, reduction="none")]
+      [0.5, 0.5, 0.1, 0.3]
+      >>> print(jax.grad(losses.l1)(t, t))  # at the kink: the minimum-norm subgradient
+      [0. 0. 0. 0.]
     """
     p, t = _prepare(predictions, targets, "l1", where)
     return reduce_loss(
@@ -230,6 +251,12 @@ def mse(
 
     References:
       - ``torch.nn.MSELoss`` (same values and gradients).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses
+      >>> print(float(losses.mse(jnp.array([1.0, 3.0]), jnp.array([0.0, 0.0]), reduction="sum")))
+      10.0
     """
     p, t = _prepare(predictions, targets, "mse", where)
     return reduce_loss(
@@ -259,6 +286,13 @@ def huber(
     References:
       - Huber, P. J. (1964). Robust estimation of a location parameter. Ann. Math. Stat. 35(1).
       - ``torch.nn.HuberLoss`` (same values and gradients).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses
+      >>> r = jnp.array([0.5, 3.0])  # one residual inside delta = 1, one outside
+      >>> print(losses.huber(r, jnp.zeros(2), reduction="none"))  # 0.5^2 / 2 and 3 - 1/2
+      [0.125 2.5  ]
     """
     _check_hyper("delta", delta, "huber", allow_zero=False)
     p, t = _prepare(predictions, targets, "huber", where)
@@ -291,6 +325,13 @@ def smooth_l1(
     References:
       - Girshick, R. (2015). Fast R-CNN. ICCV. ``torch.nn.SmoothL1Loss`` (same values and
         gradients).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses
+      >>> r = jnp.array([0.5, 3.0])
+      >>> print(losses.smooth_l1(r, jnp.zeros(2), beta=1.0, reduction="none"))  # huber / beta
+      [0.125 2.5  ]
     """
     _check_hyper("beta", beta, "smooth_l1", allow_zero=True)
     p, t = _prepare(predictions, targets, "smooth_l1", where)
@@ -333,6 +374,16 @@ def pinball(
     References:
       - Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
       - ``sklearn.metrics.mean_pinball_loss(y_true, y_pred, alpha=tau)`` (same value).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses
+      >>> p, t = jnp.array([1.0, 1.0]), jnp.array([3.0, 0.0])  # under by 2, over by 1
+      >>> [round(float(v), 4) for v in losses.pinball(p, t, tau=0.9, reduction="none")]
+      [1.8, 0.1]
+      >>> levels = jnp.array([0.1, 0.5, 0.9])  # one prediction per level, trailing axis
+      >>> print(losses.pinball(jnp.zeros((2, 3)), t, tau=levels).shape)
+      ()
     """
     tau_shape = check_real("tau", tau, fn="pinball", scalar=False)
     if len(tau_shape) > 1:
@@ -399,6 +450,12 @@ def charbonnier(
     References:
       - Charbonnier, P. et al. (1994). Two deterministic half-quadratic regularization algorithms
       - for computed imaging. ICIP. Lai, W.-S. et al. (2017). LapSRN. CVPR (eps = 1e-3).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses
+      >>> print(round(float(losses.charbonnier(jnp.array([3.0]), jnp.array([-1.0]), eps=3.0)), 4))
+      5.0
     """
     _check_hyper("eps", eps, "charbonnier", allow_zero=True)
     p, t = _prepare(predictions, targets, "charbonnier", where)
@@ -439,6 +496,12 @@ def log_cosh(
     References:
       - optax.log_cosh; Saleh, R. A. and Saleh, A. K. (2022). Statistical properties of the log-cosh
       - loss function used in machine learning. arXiv:2208.04564.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses
+      >>> print(round(float(losses.log_cosh(jnp.array([1.0]), jnp.array([0.0]))), 4))  # log(cosh 1)
+      0.4338
     """
     p, t = _prepare(predictions, targets, "log_cosh", where)
     return reduce_loss(
@@ -462,6 +525,13 @@ def l1_mse_mix(
     Args:
       alpha: weight of the L1 term in ``[0, 1]``, a real scalar.
       predictions, targets, reduction, weights, where: as in :func:`l1`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses
+      >>> p, t = jnp.array([2.0]), jnp.array([0.0])  # l1 = 2, mse = 4
+      >>> print(float(losses.l1_mse_mix(p, t, alpha=0.25)))  # 0.25 * 2 + 0.75 * 4
+      3.5
     """
     check_scalar("alpha", alpha, low=0.0, high=1.0, fn="l1_mse_mix")
     p, t = _prepare(predictions, targets, "l1_mse_mix", where)

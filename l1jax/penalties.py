@@ -19,13 +19,27 @@ def l1(params: PyTree) -> jax.Array:
     The gradient at a zero entry is 0 (the minimum-norm subgradient of ``|.|``), so weight decay
     does not push a parameter that is exactly 0 off zero. Its prox is
     :func:`l1jax.prox.soft_threshold`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import penalties
+      >>> params = {"w": jnp.array([1.0, -2.0]), "b": jnp.array(3.0)}
+      >>> print(float(penalties.l1(params)))
+      6.0
     """
     tree_check_float(params, "params", "l1")
     return tree_sum(subgrad.abs, params)
 
 
 def l2_squared(params: PyTree) -> jax.Array:
-    """``||params||_2^2 / 2`` over every leaf."""
+    """``||params||_2^2 / 2`` over every leaf.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import penalties
+      >>> print(float(penalties.l2_squared({"w": jnp.array([1.0, -2.0])})))  # (1 + 4) / 2
+      2.5
+    """
     tree_check_float(params, "params", "l2_squared")
     return 0.5 * tree_sum(jnp.square, params)
 
@@ -47,6 +61,13 @@ def elastic_net(params: PyTree, l1_ratio: ArrayLike) -> jax.Array:
 
     References:
       - Zou, H. and Hastie, T. (2005). Regularization and variable selection via the elastic net.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import penalties
+      >>> w = {"w": jnp.array([1.0, -2.0])}  # l1 = 3, l2_squared = 2.5
+      >>> print(float(penalties.elastic_net(w, l1_ratio=0.5)))
+      2.75
     """
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0, fn="elastic_net")
     tree_check_float(params, "params", "elastic_net")

@@ -65,6 +65,16 @@ def soft_threshold(x: PyTree, t: ArrayLike) -> PyTree:
 
     References:
       - Donoho, D. L. (1995). De-noising by soft-thresholding. IEEE Trans. Inf. Theory 41(3).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import prox
+      >>> print(prox.soft_threshold(jnp.array([-3.0, 0.5, 2.0]), 1.0))
+      [-2.  0.  1.]
+      >>> print(prox.soft_threshold({"w": jnp.array([4.0])}, 1.0))  # any pytree
+      {'w': Array([3.], dtype=float32)}
+      >>> prox.prox_l1 is prox.soft_threshold  # the same function by its prox name
+      True
     """
     fn = "soft_threshold"
     shapes = _check_hypers(fn, {"t": t}, {"t": {"low": 0.0}})
@@ -89,6 +99,12 @@ def prox_elastic_net(x: PyTree, t: ArrayLike, *, l1_ratio: ArrayLike) -> PyTree:
     References:
       - Zou, H. and Hastie, T. (2005). Regularization and variable selection via the elastic net.
       - JRSS B 67(2).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import prox
+      >>> print(prox.prox_elastic_net(jnp.array([3.0]), 1.0, l1_ratio=0.5))  # (3 - 0.5) / 1.5
+      [1.6666666]
     """
     fn = "prox_elastic_net"
     shapes = _check_hypers(
@@ -115,6 +131,12 @@ def prox_pinball(x: PyTree, t: ArrayLike, *, tau: ArrayLike) -> PyTree:
       x: pytree of floating-point arrays.
       t: step ``>= 0``.
       tau: quantile level in ``(0, 1)``, a scalar or an array broadcastable to every leaf.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import prox
+      >>> print(prox.prox_pinball(jnp.array([-1.0, 0.05, 2.0]), 1.0, tau=0.9))
+      [-0.9  0.   1.1]
     """
     fn = "prox_pinball"
     shapes = _check_hypers(
@@ -143,6 +165,12 @@ def prox_huber(x: PyTree, t: ArrayLike, *, delta: ArrayLike = 1.0) -> PyTree:
 
     References:
       - Parikh, N. and Boyd, S. (2014). Proximal Algorithms, sec. 6.5.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import prox
+      >>> print(prox.prox_huber(jnp.array([0.5, 4.0]), 1.0, delta=1.0))  # x / 2; x - 1
+      [0.25 3.  ]
     """
     fn = "prox_huber"
     shapes = _check_hypers(

@@ -35,7 +35,17 @@ def _as_float_array(x: ArrayLike, name: str, fn: str) -> jax.Array:
 
 
 def check_kink(kink: float, lower: float, upper: float, *, name: str, fn: str) -> float:
-    """Checks at trace time that ``kink`` lies in the subdifferential ``[lower, upper]``."""
+    """Checks at trace time that ``kink`` lies in the subdifferential ``[lower, upper]``.
+
+    Examples:
+      >>> from l1jax import subgrad
+      >>> subgrad.check_kink(0.5, -1.0, 1.0, name="|x|", fn="my_abs")
+      0.5
+      >>> subgrad.check_kink(2.0, -1.0, 1.0, name="|x|", fn="my_abs")
+      Traceback (most recent call last):
+      ...
+      ValueError: my_abs: kink=2.0 is outside the subdifferential of |x| at its kink, ...
+    """
     if not isinstance(kink, numbers.Real) or isinstance(kink, bool):
         raise TypeError(f"{fn}: kink must be a Python float, got {kink!r}.")
     if not (lower <= kink <= upper):
@@ -91,6 +101,14 @@ def abs(x: ArrayLike, *, kink: float = 0.0) -> jax.Array:  # noqa: A001 - mirror
     Raises:
       ValueError: if ``kink`` is outside ``[-1, 1]``.
       TypeError: if ``x`` is not floating point.
+
+    Examples:
+      >>> import jax
+      >>> from l1jax import subgrad
+      >>> print(jax.grad(subgrad.abs)(0.0), jax.grad(subgrad.abs)(-2.0))
+      0.0 -1.0
+      >>> print(jax.grad(lambda x: subgrad.abs(x, kink=0.5))(0.0))  # any element of [-1, 1]
+      0.5
     """
     kink = check_kink(kink, -1.0, 1.0, name="|x|", fn="abs")
     return _abs(_as_float_array(x, "x", "abs"), kink)
@@ -115,6 +133,12 @@ def sign(x: ArrayLike) -> jax.Array:
 
     The distributional derivative at 0 is a Dirac delta, which no array can hold; 0 is the
     derivative almost everywhere and the one every subgradient method assumes.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import subgrad
+      >>> print(subgrad.sign(jnp.array([-2.0, 0.0, 3.0])), jax.grad(subgrad.sign)(1.0))
+      [-1.  0.  1.] 0.0
     """
     return _sign(_as_float_array(x, "x", "sign"))
 
@@ -143,6 +167,12 @@ def relu(x: ArrayLike, *, kink: float = 0.0) -> jax.Array:
 
     Raises:
       ValueError: if ``kink`` is outside ``[0, 1]``.
+
+    Examples:
+      >>> import jax
+      >>> from l1jax import subgrad
+      >>> print(jax.grad(subgrad.relu)(0.0), jax.grad(lambda x: subgrad.relu(x, kink=1.0))(0.0))
+      0.0 1.0
     """
     kink = check_kink(kink, 0.0, 1.0, name="max(x, 0)", fn="relu")
     return _relu(_as_float_array(x, "x", "relu"), kink)
@@ -220,6 +250,16 @@ def pinball_elementwise(r: ArrayLike, tau: ArrayLike, *, kink: float = 0.0) -> j
 
     References:
       - Koenker, R. and Bassett, G. (1978). Regression quantiles. Econometrica 46(1).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import subgrad
+      >>> r = jnp.array([-1.0, 0.0, 2.0])
+      >>> [round(float(v), 4) for v in subgrad.pinball_elementwise(r, 0.9)]  # 0.1 * 1, 0, 0.9 * 2
+      [0.1, 0.0, 1.8]
+      >>> g = jax.grad(lambda r: subgrad.pinball_elementwise(r, 0.9).sum())(r)
+      >>> [round(float(v), 4) for v in g]  # 0 at the kink
+      [-0.1, 0.0, 0.9]
     """
     r = _as_float_array(r, "r", "pinball_elementwise")
     tau = _check_tau(tau, r.shape, r.dtype)

@@ -482,7 +482,8 @@ def test_losses_vmap_matches_batch(patch_cases):
     p, t = patch_cases["noisy"]
     for loss in (im.ssim_loss, im.ms_ssim_loss, im.mix_loss):
         per = jax.vmap(lambda a, b, loss=loss: loss(a, b))(p, t)
-        np.testing.assert_allclose(per, loss(p, t, reduction="none"), rtol=1e-6)
+        # float32 windows summed in another order: a few ulps of the loss (1.5e-6 seen)
+        np.testing.assert_allclose(per, loss(p, t, reduction="none"), rtol=1e-5)
 
 
 def test_losses_registry():

@@ -18,6 +18,15 @@ class Linear(eqx.Module):
     Attributes:
       weight: ``(in_features,)`` for a scalar output, else ``(out_features, in_features)``.
       bias: ``()`` or ``(out_features,)``; None without a bias.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import losses, models
+      >>> model = models.Linear(3, key=jax.random.key(0))  # scalar output, zero init
+      >>> x, y = jnp.ones((8, 3)), jnp.full((8,), 2.0)
+      >>> grads = jax.grad(lambda m: losses.l1(m(x), y))(model)
+      >>> print(model(x).shape, grads.weight.tolist(), float(grads.bias))
+      (8,) [-1.0, -1.0, -1.0] -1.0
     """
 
     weight: jax.Array

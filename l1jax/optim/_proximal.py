@@ -39,14 +39,30 @@ _ROUNDING_SLACK = 16
 
 
 class ProximalGradientState(NamedTuple):
-    """State of :func:`ista`."""
+    """State of :func:`ista`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import optim
+      >>> state = optim.ista_l1(0.1, lam=1.0).init(jnp.zeros(3))
+      >>> print(int(state.count), round(float(state.step), 4))
+      0 0.1
+    """
 
     count: jax.Array  # number of updates done so far
     step: jax.Array  # step s used by the last update; the initial step before the first
 
 
 class FistaState(NamedTuple):
-    """State of :func:`fista`."""
+    """State of :func:`fista`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import optim
+      >>> state = optim.fista_l1(0.1, lam=1.0).init(jnp.zeros(3))
+      >>> print(int(state.count), float(state.momentum), state.iterate.shape)
+      0 1.0 (3,)
+    """
 
     count: jax.Array  # number of updates done so far, k
     iterate: PyTree  # x_k = prox_{s g}(y_k - s grad f(y_k)): the point the O(1/k^2) bound is for
@@ -155,6 +171,19 @@ def ista(
 
       Daubechies, I., Defrise, M. and De Mol, C. (2004). An iterative thresholding algorithm
       for linear inverse problems with a sparsity constraint. Comm. Pure Appl. Math. 57(11).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from l1jax import optim, prox
+      >>> f = lambda w: 0.5 * jnp.sum((w - jnp.array([3.0, 0.5])) ** 2)  # smooth part; g = ||w||_1
+      >>> tx = optim.ista(1.0, prox.soft_threshold)  # prox(params, step) of step * g
+      >>> w = jnp.zeros(2)
+      >>> state = tx.init(w)
+      >>> for _ in range(3):
+      ...     updates, state = tx.update(jax.grad(f)(w), state, w)
+      ...     w = optax.apply_updates(w, updates)
+      >>> print([round(float(v), 4) for v in w])  # soft_threshold([3, 0.5], 1)
+      [2.0, 0.0]
     """
     _check_common(step, prox, shrink_factor, max_backtracking_steps, "ista")
 
@@ -237,6 +266,21 @@ def fista(
 
       Nesterov, Y. (1983). A method for solving the convex programming problem with
       convergence rate O(1/k^2). Soviet Math. Dokl. 27(2).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from l1jax import optim, prox
+      >>> A = jnp.array([[1.0, 0.9], [0.9, 1.0]])
+      >>> f = lambda w: 0.5 * w @ A @ w - jnp.array([1.0, 0.0]) @ w  # smooth part; g = 0.1 ||w||_1
+      >>> tx = optim.fista(0.5, lambda p, step: prox.soft_threshold(p, 0.1 * step))
+      >>> w = jnp.zeros(2)
+      >>> state = tx.init(w)
+      >>> for _ in range(300):
+      ...     updates, state = tx.update(jax.grad(f)(w), state, w)  # gradients at y_k
+      ...     w = optax.apply_updates(w, updates)
+      >>> x = optim.get_fista_iterate(state)  # the iterate x_k the rate is about
+      >>> print([round(float(v), 3) for v in x])  # A^-1 ([1, 0] - 0.1 sign(x)), the solution
+      [4.263, -3.737]
     """
     _check_common(step, prox, shrink_factor, max_backtracking_steps, "fista")
 
@@ -301,6 +345,17 @@ def ista_l1(
 
     Raises:
       ValueError: if a concrete ``lam`` is negative, or as :func:`ista`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from l1jax import optim
+      >>> f = lambda w: 0.5 * jnp.sum((w - jnp.array([3.0, 0.5])) ** 2)
+      >>> tx = optim.ista_l1(1.0, lam=1.0)  # ista with the prox of lam * ||.||_1
+      >>> w = jnp.zeros(2)
+      >>> state = tx.init(w)
+      >>> updates, state = tx.update(jax.grad(f)(w), state, w)
+      >>> print([round(float(v), 4) for v in optax.apply_updates(w, updates)])
+      [2.0, 0.0]
     """
     return ista(
         step,
@@ -330,6 +385,19 @@ def fista_l1(
 
     Raises:
       ValueError: if a concrete ``lam`` is negative, or as :func:`fista`.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from l1jax import optim
+      >>> f = lambda w: 0.5 * jnp.sum((w - jnp.array([3.0, 0.5])) ** 2)
+      >>> tx = optim.fista_l1(1.0, lam=1.0)
+      >>> w = jnp.zeros(2)
+      >>> state = tx.init(w)
+      >>> for _ in range(3):
+      ...     updates, state = tx.update(jax.grad(f)(w), state, w)
+      ...     w = optax.apply_updates(w, updates)
+      >>> print([round(float(v), 4) for v in optim.get_fista_iterate(state)])
+      [2.0, 0.0]
     """
     return fista(
         step,
@@ -346,6 +414,16 @@ def get_fista_iterate(state: optax.OptState) -> PyTree:
     Raises:
       ValueError: if ``state`` holds no :class:`FistaState`.
       KeyError: if it holds more than one.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import optim
+      >>> tx = optim.fista_l1(1.0, lam=1.0)
+      >>> w = jnp.zeros(2)
+      >>> state = tx.init(w)
+      >>> _, state = tx.update(jnp.array([-3.0, -0.5]), state, w)  # grad of |w - [3, .5]|^2 / 2
+      >>> print([round(float(v), 4) for v in optim.get_fista_iterate(state)])
+      [2.0, 0.0]
     """
     sentinel = object()
     found = optax.tree.get(

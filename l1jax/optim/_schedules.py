@@ -37,6 +37,12 @@ def inverse_sqrt_schedule(init_value: ArrayLike) -> optax.Schedule:
     References:
       - Boyd, S., Xiao, L. and Mutapcic, A. (2003). Subgradient methods. Stanford EE392o notes,
       - sec. 2.1.
+
+    Examples:
+      >>> from l1jax import optim
+      >>> schedule = optim.inverse_sqrt_schedule(1.0)  # 1 / sqrt(t + 1)
+      >>> print([round(float(schedule(t)), 4) for t in (0, 3, 99)])
+      [1.0, 0.5, 0.1]
     """
     check_range("init_value", init_value, low=0.0, low_open=True, fn="inverse_sqrt_schedule")
 
@@ -64,6 +70,12 @@ def inverse_time_schedule(init_value: ArrayLike) -> optax.Schedule:
     References:
       - Boyd, S., Xiao, L. and Mutapcic, A. (2003). Subgradient methods. Stanford EE392o notes,
       - sec. 2.1.
+
+    Examples:
+      >>> from l1jax import optim
+      >>> schedule = optim.inverse_time_schedule(1.0)  # 1 / (t + 1)
+      >>> print([round(float(schedule(t)), 4) for t in (0, 1, 9)])
+      [1.0, 0.5, 0.1]
     """
     check_range("init_value", init_value, low=0.0, low_open=True, fn="inverse_time_schedule")
 

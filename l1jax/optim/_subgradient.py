@@ -25,7 +25,17 @@ __all__ = [
 
 
 class SubgradientState(NamedTuple):
-    """State of :func:`subgradient_method`."""
+    """State of :func:`subgradient_method`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import optim
+      >>> tx = optim.subgradient_method(0.5)
+      >>> state = tx.init(jnp.zeros(2))
+      >>> _, state = tx.update(jnp.ones(2), state, jnp.zeros(2))
+      >>> print(int(state.count), float(state.step))  # updates taken, the last step size
+      1 0.5
+    """
 
     count: jax.Array  # number of updates done so far, k; the next step is schedule(k)
     step: jax.Array  # step a_{k-1} of the last update (0 before the first), for logging
@@ -64,6 +74,19 @@ def subgradient_method(step: ArrayLike | optax.Schedule) -> optax.GradientTransf
 
       Boyd, S., Xiao, L. and Mutapcic, A. (2003). Subgradient methods. Stanford EE392o notes,
       sec. 3.2.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from l1jax import losses, optim
+      >>> f = lambda w: losses.l1(w, jnp.array([1.0, -2.0]), reduction="sum")
+      >>> tx = optim.subgradient_method(optim.inverse_sqrt_schedule(0.5))
+      >>> w = jnp.zeros(2)
+      >>> state = tx.init(w)
+      >>> for _ in range(200):
+      ...     updates, state = tx.update(jax.grad(f)(w), state, w)
+      ...     w = optax.apply_updates(w, updates)
+      >>> print(round(float(f(w)), 1))  # the steps shrink as 0.5 / sqrt(t + 1)
+      0.0
     """
     schedule = _utils.as_schedule(step, name="step", fn="subgradient_method")
 
@@ -82,7 +105,17 @@ def subgradient_method(step: ArrayLike | optax.Schedule) -> optax.GradientTransf
 
 
 class PolyakSubgradientState(NamedTuple):
-    """State of :func:`polyak_subgradient`."""
+    """State of :func:`polyak_subgradient`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import optim
+      >>> tx = optim.polyak_subgradient(f_star=0.0)
+      >>> state = tx.init(jnp.zeros(2))
+      >>> _, state = tx.update(jnp.ones(2), state, jnp.zeros(2), value=jnp.array(3.0))
+      >>> print(int(state.count), float(state.step))  # (f - f*) / ||g||^2 = 3 / 2
+      1 1.5
+    """
 
     count: jax.Array  # number of updates done so far
     step: jax.Array  # Polyak step a_{k-1} of the last update (0 before the first)
@@ -122,6 +155,19 @@ def polyak_subgradient(
 
       Loizou, N., Vaswani, S., Laradji, I. and Lacoste-Julien, S. (2021). Stochastic Polyak
       step-size for SGD. AISTATS.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from l1jax import losses, optim
+      >>> f = lambda w: losses.l1(w, jnp.array([1.0, -2.0]), reduction="sum")
+      >>> tx = optim.polyak_subgradient(f_star=0.0)  # the optimal value is known: 0
+      >>> w = jnp.zeros(2)
+      >>> state = tx.init(w)
+      >>> for _ in range(5):
+      ...     updates, state = tx.update(jax.grad(f)(w), state, w, value=f(w))
+      ...     w = optax.apply_updates(w, updates)
+      >>> print([round(float(v), 4) for v in w])
+      [1.0, -2.0]
     """
     check_range("f_star", f_star, fn="polyak_subgradient")
     if max_step is not None:

@@ -12,7 +12,7 @@ the params ``x_T`` returned by the last update have not been evaluated yet.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +33,15 @@ __all__ = [
 
 
 class TrackBestState(NamedTuple):
-    """State of :func:`track_best`."""
+    """State of :func:`track_best`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import optim
+      >>> state = optim.track_best(optim.subgradient_method(0.1)).init(jnp.zeros(2))
+      >>> print(int(state.count), float(state.best_value))  # no value seen yet
+      0 inf
+    """
 
     count: jax.Array  # number of updates done so far, k
     best_params: PyTree  # x_j with the lowest value passed so far; the init params before any
@@ -65,12 +73,19 @@ def track_best(inner: optax.GradientTransformation) -> optax.GradientTransformat
       ValueError: at update time if ``params`` or ``value`` is missing, or ``value`` is not a
         scalar.
 
-    Example:
-      >>> opt = track_best(subgradient_method(inverse_sqrt_schedule(0.1)))
-      >>> state = opt.init(params)
-      >>> value, grads = jax.value_and_grad(f)(params)
-      >>> updates, state = opt.update(grads, state, params, value=value)
-      >>> f_best, x_best = get_best_value(state), get_best_params(state)
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from l1jax import optim
+      >>> f = lambda w: jnp.abs(w - 1.0).sum()
+      >>> tx = optim.track_best(optim.subgradient_method(0.3))  # a constant step overshoots
+      >>> w = jnp.zeros(1)
+      >>> state = tx.init(w)
+      >>> for _ in range(10):
+      ...     updates, state = tx.update(jax.grad(f)(w), state, w, value=f(w))
+      ...     w = optax.apply_updates(w, updates)
+      >>> best = optim.get_best_params(state)
+      >>> print(round(float(optim.get_best_value(state)), 4), round(float(f(best)), 4))
+      0.1 0.1
     """
     inner = optax.with_extra_args_support(inner)
 
@@ -104,7 +119,15 @@ def track_best(inner: optax.GradientTransformation) -> optax.GradientTransformat
 
 
 class IterateAveragingState(NamedTuple):
-    """State of :func:`iterate_averaging`."""
+    """State of :func:`iterate_averaging`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import optim
+      >>> state = optim.iterate_averaging(optim.subgradient_method(0.1)).init(jnp.ones(2))
+      >>> print(int(state.count), float(state.weight_sum))
+      0 0.0
+    """
 
     count: jax.Array  # number of updates done so far, k
     averaged_params: PyTree  # sum_{j<k} w_j x_j / sum_{j<k} w_j; the init params while the sum is 0
@@ -115,7 +138,7 @@ class IterateAveragingState(NamedTuple):
 def iterate_averaging(
     inner: optax.GradientTransformation,
     *,
-    weights: str | optax.Schedule = "uniform",
+    weights: Literal["uniform", "step"] | optax.Schedule = "uniform",
 ) -> optax.GradientTransformationExtraArgs:
     """Wraps ``inner`` and keeps the weighted average ``x_bar = sum_j w_j x_j / sum_j w_j``.
 
@@ -145,6 +168,19 @@ def iterate_averaging(
 
       Polyak, B. T. and Juditsky, A. B. (1992). Acceleration of stochastic approximation by
       averaging. SIAM J. Control Optim. 30(4).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from l1jax import optim
+      >>> f = lambda w: jnp.abs(w - 1.0).sum()
+      >>> tx = optim.iterate_averaging(optim.subgradient_method(0.3))
+      >>> w = jnp.zeros(1)
+      >>> state = tx.init(w)
+      >>> for _ in range(4):  # averages the params before each update: 0, 0.3, 0.6, 0.9
+      ...     updates, state = tx.update(jax.grad(f)(w), state, w)
+      ...     w = optax.apply_updates(w, updates)
+      >>> print([round(float(v), 4) for v in optim.get_averaged_params(state)])
+      [0.45]
     """
     if isinstance(weights, str):
         if weights not in ("uniform", "step"):
@@ -214,6 +250,16 @@ def get_best_params(state: optax.OptState) -> PyTree:
     Raises:
       ValueError: if ``state`` holds no :class:`TrackBestState`.
       KeyError: if it holds more than one.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import optim
+      >>> tx = optim.track_best(optim.subgradient_method(0.1))
+      >>> w = jnp.array([1.0])
+      >>> state = tx.init(w)
+      >>> _, state = tx.update(jnp.array([1.0]), state, w, value=jnp.array(5.0))
+      >>> print(optim.get_best_params(state).tolist())  # the params that had value 5
+      [1.0]
     """
     return _get_field(state, "best_params", fn="get_best_params", wrapper="track_best")
 
@@ -224,6 +270,16 @@ def get_best_value(state: optax.OptState) -> jax.Array:
     Raises:
       ValueError: if ``state`` holds no :class:`TrackBestState`.
       KeyError: if it holds more than one.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import optim
+      >>> tx = optim.track_best(optim.subgradient_method(0.1))
+      >>> state = tx.init(jnp.zeros(1))
+      >>> for value in (5.0, 2.0, 3.0):
+      ...     _, state = tx.update(jnp.ones(1), state, jnp.zeros(1), value=jnp.array(value))
+      >>> print(float(optim.get_best_value(state)))
+      2.0
     """
     return _get_field(state, "best_value", fn="get_best_value", wrapper="track_best")
 
@@ -234,6 +290,16 @@ def get_averaged_params(state: optax.OptState) -> PyTree:
     Raises:
       ValueError: if ``state`` holds no :class:`IterateAveragingState`.
       KeyError: if it holds more than one.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import optim
+      >>> tx = optim.iterate_averaging(optim.subgradient_method(0.1))
+      >>> state = tx.init(jnp.zeros(1))
+      >>> for w in (0.0, 1.0):
+      ...     _, state = tx.update(jnp.ones(1), state, jnp.array([w]))
+      >>> print(optim.get_averaged_params(state).tolist())
+      [0.5]
     """
     return _get_field(
         state, "averaged_params", fn="get_averaged_params", wrapper="iterate_averaging"

@@ -291,6 +291,16 @@ def basis_pursuit(
       - Mehrotra, S. (1992). On the implementation of a primal-dual interior point method.
         SIAM J. Optim. 2(4).
       - Boyd, S. et al. (2011). Distributed optimization and statistical learning via ADMM.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import solvers
+      >>> A = jax.random.normal(jax.random.key(0), (20, 40))
+      >>> x_true = jnp.zeros(40).at[jnp.array([3, 7])].set(jnp.array([1.0, -2.0]))
+      >>> fit = solvers.basis_pursuit(A, A @ x_true)  # min ||x||_1 s.t. A x = b recovers it
+      >>> support = jnp.flatnonzero(jnp.abs(fit.coef) > 1e-3).tolist()
+      >>> print(support, round(float(fit.objective), 3), bool(fit.converged))
+      [3, 7] 3.0 True
     """
     fn = "basis_pursuit"
     v.check_method(fn, method, BASIS_PURSUIT_METHODS)

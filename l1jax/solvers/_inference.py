@@ -44,6 +44,16 @@ class QuantileInference(NamedTuple):
     """Inference for one fit; shapes below, with any ``vmap`` axes in front.
 
     A NamedTuple of arrays, so it passes through ``jit`` and ``vmap``; :meth:`summary` formats it.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import solvers
+      >>> X = jnp.stack([jnp.ones(40), jnp.linspace(0.0, 1.0, 40)], axis=1)
+      >>> y = X @ jnp.array([1.0, 2.0]) + jnp.sin(jnp.arange(40.0))
+      >>> inf = solvers.quantile_inference(X, y, solvers.quantile_regression(X, y, 0.5), tau=0.5)
+      >>> coef, se, t, p_values, ci_lower, ci_upper, *_ = inf
+      >>> print(bool(jnp.all(ci_lower < coef) & jnp.all(coef < ci_upper)))
+      True
     """
 
     coef: jax.Array  # estimates, shape (d,), or (T, d) for 1-D tau
@@ -382,6 +392,17 @@ def quantile_inference(
       - Chamberlain, G. (1994). Quantile regression, censoring, and the structure of wages.
       - Buchinsky, M. (1995). Estimating the asymptotic covariance matrix for quantile regression
         models: a Monte Carlo study. J. Econometrics 68.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import solvers
+      >>> x = jax.random.uniform(jax.random.key(0), (200,))
+      >>> X = jnp.stack([jnp.ones(200), x], axis=1)
+      >>> y = 1.0 + 2.0 * x + jax.random.normal(jax.random.key(1), (200,))
+      >>> fit = solvers.quantile_regression(X, y, 0.5)
+      >>> inf = solvers.quantile_inference(X, y, fit, tau=0.5)  # robust (Huber sandwich) by default
+      >>> print(inf.se.shape, bool(inf.ci_lower[1] < 2.0 < inf.ci_upper[1]))
+      (2,) True
     """
     fn = "quantile_inference"
     _check_choice("vcov", vcov, VCOV_METHODS)

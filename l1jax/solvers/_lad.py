@@ -55,6 +55,15 @@ def lad(
       - Boscovich, R. J. (1757); Laplace, P.-S. (1788): the method of least absolute deviations.
       - Portnoy, S. and Koenker, R. (1997). The Gaussian hare and the Laplacian tortoise.
         Statistical Science 12(4).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import solvers
+      >>> X = jnp.stack([jnp.ones(50), jnp.linspace(-1.0, 1.0, 50)], axis=1)
+      >>> y = (X @ jnp.array([1.0, 2.0])).at[::10].add(100.0)  # 10% gross outliers
+      >>> fit = solvers.lad(X, y)
+      >>> print([round(float(c), 3) for c in fit.coef], bool(fit.converged))
+      [1.0, 2.0] True
     """
     X, y, tau, tol, method, max_steps = _quantile.prepare("lad", X, y, 0.5, method, tol, max_steps)
     res = _quantile.solve_and_warn("lad", X, y, tau, tol, method, max_steps, polish)

@@ -470,6 +470,18 @@ def lasso(
       - O'Donoghue, B. and Candes, E. (2015). Adaptive restart for accelerated gradient schemes.
         Found. Comput. Math. 15(3).
       - Boyd, S. et al. (2011). Distributed optimization and statistical learning via ADMM.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import solvers
+      >>> X = jax.random.normal(jax.random.key(0), (100, 5))
+      >>> y = X @ jnp.array([3.0, 0.0, 0.0, -2.0, 0.0])
+      >>> fit = solvers.lasso(X, y, 0.1)
+      >>> print([c != 0 for c in fit.coef.tolist()], bool(fit.converged))
+      [True, False, False, True, False] True
+      >>> path = solvers.lasso(X, y, jnp.array([10.0, 1.0, 0.1]))  # a path in one call
+      >>> print(path.coef.shape, [int(jnp.sum(c != 0)) for c in path.coef])
+      (3, 5) [0, 2, 2]
     """
     fn = "lasso"
     v.check_method(fn, method, LASSO_METHODS)

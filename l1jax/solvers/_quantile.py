@@ -601,6 +601,15 @@ def quantile_regression(
         Graph. Stat. 9(1).
       - Boyd, S. et al. (2011). Distributed optimization and statistical learning via ADMM.
         Found. Trends Mach. Learn. 3(1).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import solvers
+      >>> X = jnp.ones((5, 1))  # an intercept only: the fit is the tau-quantile of y
+      >>> y = jnp.array([1.0, 2.0, 3.0, 4.0, 10.0])
+      >>> fit = solvers.quantile_regression(X, y, jnp.array([0.1, 0.5, 0.9]))  # 3 levels
+      >>> print([round(float(c), 3) for c in fit.coef[:, 0]])
+      [1.0, 3.0, 10.0]
     """
     fn = "quantile_regression"
     X, y, tau, tol, method, max_steps = prepare(fn, X, y, tau, method, tol, max_steps)
