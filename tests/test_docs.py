@@ -38,6 +38,8 @@ EXAMPLE_MODULES = [
     "l1jax.optim",
     "l1jax.solvers",
     "l1jax.solvers.reference",
+    "l1jax.image",
+    "l1jax.sr",
     "l1jax.datasets",
     "l1jax.models",
 ]

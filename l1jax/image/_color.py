@@ -38,6 +38,13 @@ def rgb_to_y(img: ArrayLike, *, max_val: ArrayLike = 1.0) -> jax.Array:
     References:
       - ITU-R Recommendation BT.601-7 (2011). MATLAB ``rgb2ycbcr``; ``skimage.color.rgb2ycbcr``
       - (same matrix; returns ``[16, 235]`` for ``[0, 1]`` input).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> white = jnp.ones((1, 1, 3))
+      >>> print(round(float(image.rgb_to_y(white)[0, 0, 0]), 4))  # ITU-R BT.601: (16 + 219) / 255
+      0.9216
     """
     x = as_image(img, "img", "rgb_to_y")
     check_max_val(max_val, "rgb_to_y")
@@ -61,6 +68,14 @@ def crop_border(img: ArrayLike, n: int) -> jax.Array:
 
     Raises:
       ValueError: if ``n`` is not an integer ``>= 0`` or leaves no pixel.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> a = jnp.full((1, 16, 16, 3), 0.5)  # (N, H, W, C) in [0, max_val]
+      >>> b = a.at[:, :8].add(0.1)
+      >>> print(image.crop_border(a, 2).shape)
+      (1, 12, 12, 3)
     """
     x = as_image(img, "img", "crop_border")
     n = integer(n, "n", "crop_border", minimum=0)
@@ -87,6 +102,13 @@ def quantize_8bit(img: ArrayLike, *, max_val: ArrayLike = 1.0) -> jax.Array:
 
     Returns:
       An array of the shape and dtype of ``img``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> img = jnp.array([0.1234, 0.5]).reshape(1, 1, 2)
+      >>> print([round(float(v) * 255, 3) for v in image.quantize_8bit(img).ravel()])
+      [31.0, 128.0]
     """
     x = as_image(img, "img", "quantize_8bit")
     check_max_val(max_val, "quantize_8bit")

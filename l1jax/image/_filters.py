@@ -48,6 +48,11 @@ def window_size(sigma: float, truncate: float = TRUNCATE) -> int:
 
     Raises:
       ValueError: unless ``sigma`` and ``truncate`` are finite numbers ``> 0``.
+
+    Examples:
+      >>> from l1jax import image
+      >>> image.window_size(1.5)  # scikit-image's 2 * int(3.5 * 1.5 + 0.5) + 1
+      11
     """
     sigma = _check_positive(sigma, "sigma", "window_size")
     truncate = _check_positive(truncate, "truncate", "window_size")
@@ -154,6 +159,16 @@ def gaussian_filter(
       ValueError: on fewer than 3 axes, ``sigma`` not a finite number ``> 0``, ``size`` not a
         positive odd integer, an unknown ``padding``, or (``"valid"``) an image smaller than
         the window.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> x = jnp.ones((1, 16, 16, 1))
+      >>> print(image.gaussian_filter(x, sigma=1.5, size=11).shape)  # "valid": 16 - 11 + 1
+      (1, 6, 6, 1)
+      >>> y = image.gaussian_filter(x, sigma=1.5, size=11, padding="same")
+      >>> print(y.shape, round(float(y[0, 8, 8, 0]), 4))  # the weights sum to one
+      (1, 16, 16, 1) 1.0
     """
     fn = "gaussian_filter"
     x = as_array(x, "x", fn=fn, expected="a floating-point array")

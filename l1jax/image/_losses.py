@@ -124,6 +124,14 @@ def ssim_loss(
       - Wang, Z. et al. (2004). Image quality assessment: from error visibility to structural
       - similarity. IEEE TIP 13(4). Zhao, H., Gallo, O., Frosio, I. and Kautz, J. (2017). Loss
       - functions for image restoration with neural networks. IEEE TCI 3(1), 47-57.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> a = jnp.full((1, 16, 16, 3), 0.5)  # (N, H, W, C) in [0, max_val]
+      >>> b = a.at[:, :8].add(0.1)
+      >>> print(float(image.ssim_loss(a, a)), round(float(image.ssim_loss(a, b)), 4))  # 1 - SSIM
+      0.0 0.2226
     """
     fn = "ssim_loss"
     p, t, c1, c2 = _prepare(predictions, targets, max_val, k1, k2, fn, where)
@@ -264,6 +272,14 @@ def ms_ssim_loss(
       - restoration with neural networks. IEEE TCI 3(1), 47-57. Wang, Z., Simoncelli, E. P. and
       - Bovik, A. C. (2003). Multiscale structural similarity for image quality assessment.
       - Asilomar Conference on Signals, Systems and Computers.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> a = jnp.full((1, 16, 16, 3), 0.5)  # (N, H, W, C) in [0, max_val]
+      >>> b = a.at[:, :8].add(0.1)
+      >>> print(float(image.ms_ssim_loss(a, a)))
+      0.0
     """
     fn = "ms_ssim_loss"
     _, _, value = _ms_ssim_per_image(
@@ -332,6 +348,14 @@ def mix_loss(
     References:
       - Zhao, H., Gallo, O., Frosio, I. and Kautz, J. (2017). Loss functions for image
       - restoration with neural networks. IEEE TCI 3(1), 47-57 (Eq. for L^Mix, alpha = 0.84).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> a = jnp.full((1, 16, 16, 3), 0.5)  # (N, H, W, C) in [0, max_val]
+      >>> b = a.at[:, :8].add(0.1)
+      >>> print(float(image.mix_loss(a, a)), float(image.mix_loss(a, b)) > 0)  # MS-SSIM and L1
+      0.0 True
     """
     fn = "mix_loss"
     check_scalar("alpha", alpha, low=0.0, high=1.0, fn=fn)

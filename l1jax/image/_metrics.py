@@ -183,6 +183,14 @@ def psnr(a: ArrayLike, b: ArrayLike, *, max_val: ArrayLike = 1.0) -> jax.Array:
 
     References:
       - ``skimage.metrics.peak_signal_noise_ratio(a, b, data_range=max_val)`` (same value).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> a = jnp.full((1, 16, 16, 3), 0.5)  # (N, H, W, C) in [0, max_val]
+      >>> b = a.at[:, :8].add(0.1)
+      >>> print([round(float(v), 2) for v in image.psnr(a, b)])  # 10 log10(1 / 0.005) per image
+      [23.01]
     """
     x, y = image_pair(a, b, ("a", "b"), "psnr")
     check_max_val(max_val, "psnr")
@@ -238,6 +246,14 @@ def ssim(
       - Wang, Z., Bovik, A. C., Sheikh, H. R. and Simoncelli, E. P. (2004). Image quality
       - assessment: from error visibility to structural similarity. IEEE TIP 13(4), 600-612.
       - scikit-image 0.26 ``skimage.metrics.structural_similarity``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> a = jnp.full((1, 16, 16, 3), 0.5)  # (N, H, W, C) in [0, max_val]
+      >>> b = a.at[:, :8].add(0.1)
+      >>> print(float(image.ssim(a, a)[0]), round(float(image.ssim(a, b)[0]), 4))
+      1.0 0.4524
     """
     x, y, c1, c2 = prepare_pair(a, b, max_val, k1, k2, "ssim")
     sigma = static_positive(sigma, "sigma", "ssim")
@@ -286,6 +302,13 @@ def ms_ssim(
     References:
       - Wang, Z., Simoncelli, E. P. and Bovik, A. C. (2003). Multiscale structural similarity for
       - image quality assessment. Asilomar Conference on Signals, Systems and Computers.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> a = jnp.full((1, 176, 176, 1), 0.5)  # five scales need a side of at least 161
+      >>> print(float(image.ms_ssim(a, a)[0]))
+      1.0
     """
     x, y, c1, c2 = prepare_pair(a, b, max_val, k1, k2, "ms_ssim")
     w = scale_weights(weights, "weights", "ms_ssim")
@@ -327,6 +350,15 @@ def sr_metrics(
 
     Raises:
       ValueError: on bad images or arguments, e.g. ``y_only`` with ``C`` not 1 or 3.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> a = jnp.full((1, 16, 16, 3), 0.5)  # (N, H, W, C) in [0, max_val]
+      >>> b = a.at[:, :8].add(0.1)
+      >>> m = image.sr_metrics(a, b, scale=2)  # on the luma channel, border of `scale` cropped
+      >>> print(sorted(m), [round(float(v), 2) for v in m["psnr"]])
+      ['psnr', 'ssim'] [24.5]
     """
     fn = "sr_metrics"
     x, y = image_pair(sr, hr, ("sr", "hr"), fn)

@@ -20,6 +20,14 @@ class FloatDTypeError(ValueError, TypeError):
 
     A ``ValueError`` like every other bad image argument here, and a ``TypeError`` like the
     dtype errors of :mod:`l1jax.losses`, so either ``except`` clause catches it.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import image
+      >>> image.psnr(jnp.zeros((4, 4, 1), jnp.int32), jnp.zeros((4, 4, 1), jnp.int32))
+      Traceback (most recent call last):
+      ...
+      l1jax.image._validate.FloatDTypeError: psnr: a must be a floating-point image ... int32.
     """
 
 

@@ -75,7 +75,14 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def available_images() -> tuple[str, ...]:
-    """Names of the bundled images, usable with ``load_image``."""
+    """Names of the bundled images, usable with ``load_image``.
+
+    Examples:
+      >>> from l1jax import sr
+      >>> names = sr.available_images()  # bundled with scikit-image and scikit-learn
+      >>> print(len(names), names[:3])
+      10 ('astronaut', 'chelsea', 'coffee')
+    """
     return tuple(_BUNDLED)
 
 
@@ -160,6 +167,12 @@ def load_image(name: str | os.PathLike, *, channels: int = 3) -> jax.Array:
         not 1 or 3.
       ImportError: if a bundled image is asked for without scikit-image/scikit-learn, or a file
         without Pillow (all in the ``studies`` extra).
+
+    Examples:
+      >>> from l1jax import sr
+      >>> img = sr.load_image("astronaut")  # float32 in [0, 1], (H, W, C)
+      >>> print(img.shape, img.dtype, float(img.min()) >= 0.0, float(img.max()) <= 1.0)
+      (512, 512, 3) float32 True True
     """
     if channels not in (1, 3):
         raise ValueError(f"load_image: channels must be 1 or 3, got channels={channels!r}.")
@@ -177,7 +190,13 @@ def load_image(name: str | os.PathLike, *, channels: int = 3) -> jax.Array:
 
 
 def load_images(names: Iterable[str | os.PathLike], *, channels: int = 3) -> list[jax.Array]:
-    """``[load_image(n, channels=channels) for n in names]``."""
+    """``[load_image(n, channels=channels) for n in names]``.
+
+    Examples:
+      >>> from l1jax import sr
+      >>> print([im.shape for im in sr.load_images(["astronaut", "chelsea"], channels=1)])
+      [(512, 512, 1), (300, 451, 1)]
+    """
     return [load_image(n, channels=channels) for n in names]
 
 
@@ -199,6 +218,17 @@ def load_image_folder(
 
     Raises:
       ValueError: if ``folder`` is not a directory or holds no matching file.
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> import numpy as np
+      >>> from PIL import Image
+      >>> from l1jax import sr
+      >>> with tempfile.TemporaryDirectory() as folder:
+      ...     Image.fromarray(np.zeros((8, 6, 3), np.uint8)).save(pathlib.Path(folder) / "a.png")
+      ...     images = sr.load_image_folder(folder)
+      >>> print({name: im.shape for name, im in images.items()})
+      {'a.png': (8, 6, 3)}
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
@@ -225,6 +255,12 @@ def load_split(
 
     Raises:
       ValueError: if a name appears in both lists, or either list is empty.
+
+    Examples:
+      >>> from l1jax import sr
+      >>> train, test = sr.load_split(train=["astronaut"], test=["chelsea", "coffee"])
+      >>> print(len(train), len(test), test[0].shape)
+      1 2 (300, 451, 3)
     """
     train, test = list(train), list(test)
     if not train or not test:
@@ -264,6 +300,14 @@ class PatchDataset(eqx.Module):
       scale: upscaling factor.
       patch_size: LR patch side; HR patches are ``scale * patch_size``.
       augment: whether to apply the random symmetries.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import sr
+      >>> data = sr.PatchDataset([jnp.zeros((32, 32, 3))], scale=2, patch_size=8)
+      >>> lr, hr = data.sample_batch(jax.random.key(0), 4)
+      >>> print(lr.shape, hr.shape)
+      (4, 8, 8, 3) (4, 16, 16, 3)
     """
 
     hr: jax.Array
@@ -384,6 +428,13 @@ def eval_pairs(
     Returns:
       ``(lr_list, hr_list)`` with ``lr_list[i]`` of shape ``(H_i // s, W_i // s, C)`` and
       ``hr_list[i]`` of shape ``(s (H_i // s), s (W_i // s), C)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import sr
+      >>> lr, hr = sr.eval_pairs([jnp.zeros((17, 18, 3))], scale=4)  # HR cropped to a multiple of 4
+      >>> print(lr[0].shape, hr[0].shape)
+      (4, 4, 3) (16, 16, 3)
     """
     hr = [modcrop(jnp.asarray(im, dtype=jnp.float32), scale) for im in images]
     return [downsample(im, scale) for im in hr], hr

@@ -28,6 +28,14 @@ def image_metrics(out: jax.Array, hr: jax.Array, *, scale: int) -> dict[str, jax
 
     Returns:
       ``{name: scalar}`` for every name in :data:`METRICS`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import sr
+      >>> hr = jnp.full((1, 16, 16, 3), 0.5)
+      >>> m = sr.image_metrics(hr.at[:, :8].add(0.1), hr, scale=2)
+      >>> print(sorted(m))  # MS-SSIM is NaN for images under sr.MS_SSIM_MIN_SIDE
+      ['ms_ssim', 'ms_ssim_y', 'psnr', 'psnr_y', 'ssim', 'ssim_y']
     """
     out = jnp.clip(out, 0.0, 1.0)
     y = image.sr_metrics(out, hr, scale=scale)

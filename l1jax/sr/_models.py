@@ -49,6 +49,12 @@ def pixel_shuffle(x: ArrayLike, scale: int) -> jax.Array:
     References:
       - Shi, W. et al. (2016). Real-Time Single Image and Video Super-Resolution Using an Efficient
       - Sub-Pixel Convolutional Neural Network. CVPR.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import sr
+      >>> print(sr.pixel_shuffle(jnp.zeros((1, 4, 4, 12)), 2).shape)  # C r^2 -> r x r blocks
+      (1, 8, 8, 3)
     """
     x = jnp.asarray(x)
     r = int(scale)
@@ -72,6 +78,14 @@ class Conv2d(eqx.Module):
     Attributes:
       weight: ``(k, k, in, out)`` (HWIO).
       bias: ``(out,)``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import sr
+      >>> x = jnp.zeros((1, 8, 8, 3))  # (N, H, W, C) low-resolution input
+      >>> conv = sr.Conv2d(3, 5, 3, key=jax.random.key(0))  # "same" padding, NHWC
+      >>> print(conv(x).shape)
+      (1, 8, 8, 5)
     """
 
     weight: jax.Array
@@ -130,6 +144,14 @@ class SRCNN(eqx.Module):
       - Dong, C. et al. (2016). Image Super-Resolution Using Deep Convolutional Networks. TPAMI.
       - Kim, J. et al. (2016). Accurate Image Super-Resolution Using Very Deep Convolutional
       - Networks (VDSR). CVPR.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import sr
+      >>> x = jnp.zeros((1, 8, 8, 3))  # (N, H, W, C) low-resolution input
+      >>> model = sr.SRCNN(2, width=8, key=jax.random.key(0))  # convolves the bicubic upsample
+      >>> print(model(x).shape)
+      (1, 16, 16, 3)
     """
 
     layers: tuple[Conv2d, ...]
@@ -184,6 +206,14 @@ class ESPCN(eqx.Module):
     References:
       - Shi, W. et al. (2016). Real-Time Single Image and Video Super-Resolution Using an Efficient
       - Sub-Pixel Convolutional Neural Network. CVPR.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import sr
+      >>> x = jnp.zeros((1, 8, 8, 3))  # (N, H, W, C) low-resolution input
+      >>> model = sr.ESPCN(2, width=8, key=jax.random.key(0))
+      >>> print(model(x).shape)
+      (1, 16, 16, 3)
     """
 
     layers: tuple[Conv2d, ...]
@@ -241,6 +271,14 @@ class EDSR(eqx.Module):
     References:
       - Lim, B. et al. (2017). Enhanced Deep Residual Networks for Single Image Super-Resolution.
       - CVPRW.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import sr
+      >>> x = jnp.zeros((1, 8, 8, 3))  # (N, H, W, C) low-resolution input
+      >>> model = sr.EDSR(2, width=8, depth=2, key=jax.random.key(0))
+      >>> print(model(x).shape)
+      (1, 16, 16, 3)
     """
 
     head: Conv2d
