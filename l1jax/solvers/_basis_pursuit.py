@@ -320,9 +320,14 @@ def basis_pursuit(
     v.check_max_steps(fn, max_steps)
     tol = v.default_tol(tol, A.dtype)
     # Solve on stop_gradient-ed data, then attach the implicit derivative of x.
-    options = (("method", method), ("max_steps", max_steps), ("polish", polish))
     res = _implicit.solve_attached(
-        (A, b), tol, solve=_solve, rule=_implicit.basis_pursuit, options=options
+        (A, b),
+        tol,
+        solve=_solve,
+        rule=_implicit.basis_pursuit,
+        method=method,
+        max_steps=max_steps,
+        polish=polish,
     )
     v.warn_unconverged(fn, res, tol, method, A.dtype)
     return res

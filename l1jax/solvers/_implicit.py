@@ -41,15 +41,15 @@ __all__ = ["quantile", "lasso", "basis_pursuit", "support_rtol", "solve_attached
 _sg = jax.lax.stop_gradient
 
 
-@functools.partial(jax.jit, static_argnames=("solve", "rule", "options"))
-def solve_attached(data, tol, *, solve: Callable, rule: Callable, options: tuple):
-    """``solve(*stop_gradient(data), tol, **dict(options))`` with the result's ``coef`` and
-    ``objective`` passed through the identity ``rule(*data, coef, objective)``.
+@functools.partial(jax.jit, static_argnames=("solve", "rule", "method", "max_steps", "polish"))
+def solve_attached(data, tol, *, solve: Callable, rule: Callable, method, max_steps, polish):
+    """``solve(*stop_gradient(data), tol, method=, max_steps=, polish=)`` with the result's
+    ``coef`` and ``objective`` passed through the identity ``rule(*data, coef, objective)``.
 
     One compiled program for the solve and the rule: called eagerly, a ``custom_jvp`` is traced
     anew on every call, which cost more than a small solve itself (a lasso at n = 2000, d = 200).
     """
-    res = solve(*(_sg(a) for a in data), tol, **dict(options))
+    res = solve(*(_sg(a) for a in data), tol, method=method, max_steps=max_steps, polish=polish)
     coef, objective = rule(*data, res.coef, res.objective)
     return res._replace(coef=coef, objective=objective)
 

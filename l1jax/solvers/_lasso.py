@@ -503,8 +503,15 @@ def lasso(
     v.check_max_steps(fn, max_steps)
     tol = v.default_tol(tol, X.dtype)
     # Solve on stop_gradient-ed data, then attach the implicit derivative of coef.
-    options = (("method", method), ("max_steps", max_steps), ("polish", polish))
     data = (X, y, lam if lam.dtype == X.dtype else lam.astype(X.dtype))
-    res = _implicit.solve_attached(data, tol, solve=_solve, rule=_implicit.lasso, options=options)
+    res = _implicit.solve_attached(
+        data,
+        tol,
+        solve=_solve,
+        rule=_implicit.lasso,
+        method=method,
+        max_steps=max_steps,
+        polish=polish,
+    )
     v.warn_unconverged(fn, res, tol, method, X.dtype)
     return res

@@ -488,10 +488,15 @@ def resolve_method(method: str, X: jax.Array) -> str:
 
 def solve_and_warn(fn, X, y, tau, tol, method, max_steps, polish) -> SolverResult:
     """Solves on ``stop_gradient``-ed data, then attaches the implicit derivative of ``coef``."""
-    options = (("method", method), ("max_steps", max_steps), ("polish", polish))
     data = (X, y, tau.astype(X.dtype))
     res = _implicit.solve_attached(
-        data, tol, solve=_solve, rule=_implicit.quantile, options=options
+        data,
+        tol,
+        solve=_solve,
+        rule=_implicit.quantile,
+        method=method,
+        max_steps=max_steps,
+        polish=polish,
     )
     v.warn_unconverged(fn, res, tol, method, X.dtype)
     return res
