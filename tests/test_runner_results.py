@@ -79,6 +79,14 @@ def test_metrics_frame_has_a_column_per_swept_key():
     assert frame.loc[2, "method"] == "ista"
 
 
+def test_a_run_without_metrics_reads_back_as_an_empty_frame(tmp_path):
+    frame = runner.metrics.metrics_frame([])
+    assert list(frame.columns) == ["tag", "step"] and len(frame) == 0
+    assert str(frame["step"].dtype) == "Int64"
+    (tmp_path / "config.yaml").write_text("seed: 0\n")  # a study that trains nothing
+    assert runner.load_run(tmp_path).metrics.empty
+
+
 def test_read_metrics_skips_a_torn_last_line_and_names_a_damaged_one(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "lo')

@@ -138,6 +138,30 @@ def main(study: Study, argv: Sequence[str] | None = None) -> int:
     Returns:
       The exit code (0, 2 bad config or workdir, 3 non-finite loss, 4 the workdir could not be
       written, 130 interrupted, 143 terminated).
+
+    Examples:
+      >>> import contextlib, dataclasses, pathlib, sys, tempfile
+      >>> from l1jax import runner
+      >>> @dataclasses.dataclass
+      ... class CountConfig(runner.StudyConfig):
+      ...     n: int = 10
+      >>> study = runner.Study(
+      ...     name="count", schema=CountConfig, run=lambda cfg, run: {"total": sum(range(cfg.n))}
+      ... )
+      >>> tmp = tempfile.TemporaryDirectory()
+      >>> config, workdir = pathlib.Path(tmp.name, "four.yaml"), pathlib.Path(tmp.name, "run")
+      >>> _ = config.write_text("n: 4")
+      >>> runner.main(study, ["--config", str(config), "--workdir", str(workdir)])
+      results in .../run/ (summary.json, metrics.jsonl, config.yaml)
+      0
+      >>> runner.load_run(workdir).summary["total"]
+      6
+      >>> with contextlib.redirect_stderr(sys.stdout):  # the one line a bad value prints
+      ...     code = runner.main(study, ["--config", str(config), "--set", "n=four"])
+      error: --set n=four: n: expected int, got 'four' (str)
+      >>> code == runner.EXIT_CONFIG
+      True
+      >>> tmp.cleanup()
     """
     args = _parser(study).parse_args(argv)
     previous = None

@@ -375,6 +375,25 @@ def load_config(
         oversized YAML file, an alias, an interpolation, an ``extends`` cycle, or an override of
         a key the sweep also sets; the message names the file (or ``--set`` argument), the key,
         the expected and the given value.
+
+    Examples:
+      >>> import dataclasses, pathlib, tempfile
+      >>> from l1jax import runner
+      >>> @dataclasses.dataclass
+      ... class FitConfig(runner.RunConfig):
+      ...     width: int = runner.MISSING  # required: a file must set it
+      >>> tmp = tempfile.TemporaryDirectory()
+      >>> base, quick = pathlib.Path(tmp.name, "base.yaml"), pathlib.Path(tmp.name, "quick.yaml")
+      >>> _ = base.write_text("{width: 8, train: {steps: 500}}")
+      >>> _ = quick.write_text("{extends: base.yaml, train: {steps: 20}}")  # base.yaml, then this
+      >>> cfg = runner.load_config(quick, FitConfig, ["optimizer.learning_rate=0.01"])
+      >>> cfg.width, cfg.train.steps, cfg.optimizer
+      (8, 20, {'name': 'adam', 'learning_rate': 0.01})
+      >>> runner.load_config(quick, FitConfig, ["width=wide"])
+      Traceback (most recent call last):
+      ...
+      l1jax.runner.errors.ConfigError: --set width=wide: width: expected int, got 'wide' (str)
+      >>> tmp.cleanup()
     """
     path = Path(path)
     parsed = [_parse_override(item) for item in overrides]

@@ -77,6 +77,31 @@ def train(
       NonFiniteLossError: the loss or gradient norm became non-finite; the last good
         checkpoint is kept and nothing later is written.
       TrainingInterrupted: Ctrl-C; the last completed step was checkpointed first.
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses, runner
+      >>> from l1jax.models import Linear
+      >>> def init(cfg, key):  # y = 2 x on 16 points
+      ...     x = jnp.linspace(-1.0, 1.0, 16)[:, None]
+      ...     return runner.Problem(params=Linear(1, key=key), data={"x": x, "y": 2 * x[:, 0]})
+      >>> task = runner.Task(init=init, loss=lambda cfg, m, b, c, k: losses.l1(m(b["x"]), b["y"]))
+      >>> cfg = runner.RunConfig(
+      ...     optimizer={"name": "sgd", "learning_rate": 0.5},
+      ...     train=runner.TrainConfig(steps=4, progress=False),
+      ... )
+      >>> result = runner.train(task, cfg)  # no workdir: nothing is kept
+      >>> int(result.state.step), round(float(result.params.weight[0]), 4)
+      (4, 1.0667)
+      >>> with tempfile.TemporaryDirectory() as workdir:
+      ...     first = runner.train(task, cfg, workdir=workdir)
+      ...     again = runner.train(task, cfg, workdir=workdir)  # resumes: nothing left to do
+      ...     saved = sorted(p.name for p in pathlib.Path(workdir, "checkpoints", "main").iterdir())
+      >>> first.resumed_from, again.resumed_from, saved
+      (None, 4, ['step_000000004.eqx', 'step_000000004.json'])
+      >>> bool(jnp.array_equal(again.params.weight, result.params.weight))
+      True
     """
     check_name(tag, "tag", allow_empty=True)
     grid = check_config(cfg)

@@ -151,6 +151,18 @@ class RunData(NamedTuple):
       summary: ``summary.json``, or None for a run that has not finished.
       metrics: ``metrics.jsonl`` as a pandas DataFrame, one row per line (see
         :func:`metrics_frame`).
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> from l1jax import runner
+      >>> with tempfile.TemporaryDirectory() as workdir:
+      ...     _ = pathlib.Path(workdir, "config.yaml").write_text("seed: 0")
+      ...     _ = pathlib.Path(workdir, "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}')
+      ...     data = runner.load_run(workdir)
+      >>> data.config, data.summary  # no summary.json: the run has not finished
+      ({'seed': 0}, None)
+      >>> data.metrics.to_dict("records")
+      [{'tag': '', 'step': 1, 'loss': 0.5}]
     """
 
     config: dict[str, Any]
@@ -205,7 +217,9 @@ def metrics_frame(records: Sequence[Mapping[str, Any]]) -> pandas.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
-        return pd.DataFrame({"tag": pd.Series([], dtype=object), "step": pd.Series([], "Int64")})
+        return pd.DataFrame(
+            {"tag": pd.Series([], dtype=object), "step": pd.Series([], dtype="Int64")}
+        )
     frame["tag"] = frame["tag"].fillna("") if "tag" in frame else ""
     for col in ("step", "point"):
         if col in frame and frame[col].notna().all():
@@ -229,6 +243,36 @@ def load_run(workdir: str | Path) -> RunData:
     Raises:
       FileNotFoundError: ``workdir`` has no ``config.yaml``.
       ValueError: a damaged ``config.yaml``, ``summary.json`` or ``metrics.jsonl``.
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses, runner
+      >>> from l1jax.models import Linear
+      >>> def init(cfg, key):  # y = 2 x on 16 points
+      ...     x = jnp.linspace(-1.0, 1.0, 16)[:, None]
+      ...     return runner.Problem(params=Linear(1, key=key), data={"x": x, "y": 2 * x[:, 0]})
+      >>> task = runner.Task(init=init, loss=lambda cfg, m, b, c, k: losses.l1(m(b["x"]), b["y"]))
+      >>> def run(cfg, run):
+      ...     return {"weight": float(run.train(task).params.weight[0])}
+      >>> study = runner.Study(name="line", schema=runner.RunConfig, run=run)
+      >>> tmp = tempfile.TemporaryDirectory()
+      >>> config, workdir = pathlib.Path(tmp.name, "sgd.yaml"), pathlib.Path(tmp.name, "run")
+      >>> _ = config.write_text(
+      ...     "{optimizer: {name: sgd, learning_rate: 0.5},"
+      ...     " train: {steps: 4, log_every: 2, progress: false}}"
+      ... )
+      >>> runner.main(study, ["--config", str(config), "--workdir", str(workdir)])
+      results in .../run/ (summary.json, metrics.jsonl, config.yaml)
+      0
+      >>> data = runner.load_run(workdir)
+      >>> data.config["train"]["steps"], round(data.summary["weight"], 4)
+      (4, 1.0667)
+      >>> print(data.metrics[["step", "loss"]].round(4).to_string(index=False))  # every 2 steps
+       step   loss
+          2 0.9244
+          4 0.6400
+      >>> tmp.cleanup()
     """
     workdir = Path(workdir)
     config_path = workdir / "config.yaml"

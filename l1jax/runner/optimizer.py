@@ -35,6 +35,16 @@ def make_schedule(
     Raises:
       UnknownNameError: for an unknown schedule name.
       TypeError | ValueError: for bad keywords.
+
+    Examples:
+      >>> from l1jax import runner
+      >>> rate = runner.make_schedule(
+      ...     {"name": "cosine", "warmup_steps": 2}, total_steps=6, learning_rate=1.0
+      ... )
+      >>> [round(float(rate(t)), 3) for t in range(6)]  # a linear ramp, then the cosine
+      [0.5, 1.0, 1.0, 0.854, 0.5, 0.146]
+      >>> runner.make_schedule({"name": "constant"}, total_steps=6, learning_rate=0.1)
+      0.1
     """
     name, kwargs = split_spec(spec, "schedule")
     warmup = kwargs.pop("warmup_steps", 0)
@@ -61,6 +71,20 @@ def make_optimizer(cfg: Any) -> tuple[optax.GradientTransformation, Callable]:
 
     Raises:
       UnknownNameError, TypeError, ValueError: for a bad optimizer or schedule spec.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import runner
+      >>> cfg = runner.RunConfig(
+      ...     optimizer={"name": "sgd", "learning_rate": 0.1}, schedule={"name": "inv_sqrt"}
+      ... )
+      >>> opt, learning_rate = runner.make_optimizer(cfg)
+      >>> [round(float(learning_rate(t)), 4) for t in range(4)]  # 0.1 / sqrt(t + 1)
+      [0.1, 0.0707, 0.0577, 0.05]
+      >>> params = {"w": jnp.ones(2)}
+      >>> updates, _ = opt.update({"w": jnp.ones(2)}, opt.init(params), params)
+      >>> print(updates["w"])  # the first step: -0.1 times the gradient
+      [-0.1 -0.1]
     """
     name, kwargs = split_spec(cfg.optimizer, "optimizer")
     base_lr = kwargs.pop("learning_rate", None)

@@ -48,6 +48,30 @@ class Study:
         naming the key.
       headline: optional ``headline(summary) -> lines``: the few numbers the run is for, which
         the CLI prints at the end (before "results in ..."); the summary is the JSON one.
+
+    Examples:
+      >>> import dataclasses, pathlib, tempfile
+      >>> from l1jax import runner
+      >>> @dataclasses.dataclass
+      ... class CountConfig(runner.StudyConfig):  # seed, smoke, parallel, distributed, and n
+      ...     n: int = 10
+      >>> def run(cfg, run):  # the work; the summary it returns becomes summary.json
+      ...     return {"total": sum(range(cfg.n))}
+      >>> study = runner.Study(
+      ...     name="count",
+      ...     schema=CountConfig,
+      ...     run=run,
+      ...     smoke={"n": 3},
+      ...     headline=lambda summary: [f"total {summary['total']}"],
+      ... )
+      >>> with tempfile.TemporaryDirectory() as tmp:
+      ...     config = pathlib.Path(tmp, "smoke.yaml")
+      ...     _ = config.write_text("smoke: true")
+      ...     code = runner.main(study, ["--config", str(config), "--workdir", f"{tmp}/run"])
+      total 3
+      results in .../run/ (summary.json, metrics.jsonl, config.yaml)
+      >>> code
+      0
     """
 
     name: str
@@ -69,6 +93,21 @@ def load_study(script: str | Path) -> Study:
 
     Raises:
       ConfigError: the script does not exist, or defines no ``STUDY``.
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> from l1jax import runner
+      >>> script = '''
+      ... from l1jax import runner
+      ... STUDY = runner.Study(name="empty", schema=runner.StudyConfig, run=lambda cfg, run: {})
+      ... '''
+      >>> with tempfile.TemporaryDirectory() as tmp:
+      ...     path = pathlib.Path(tmp, "empty_study.py")
+      ...     _ = path.write_text(script)
+      ...     study = runner.load_study(path)
+      ...     again = runner.load_study(path)
+      >>> study.name, again is study  # the script is imported once
+      ('empty', True)
     """
     path = Path(script).resolve()
     if path in _SCRIPTS:
@@ -110,6 +149,31 @@ def load_study_config(study: Study, path: str | Path, overrides: Sequence[str] =
 
     Raises:
       ConfigError: anything wrong with the file, the overrides or the study's own checks.
+
+    Examples:
+      >>> import dataclasses, pathlib, tempfile
+      >>> from l1jax import runner
+      >>> @dataclasses.dataclass
+      ... class CountConfig(runner.StudyConfig):
+      ...     n: int = 10
+      >>> def validate(cfg):
+      ...     if cfg.n < 1:
+      ...         raise runner.ConfigError(key="n", expected="an int >= 1", given=repr(cfg.n))
+      >>> study = runner.Study(
+      ...     name="count", schema=CountConfig, run=print, smoke={"n": 2}, validate=validate
+      ... )
+      >>> with tempfile.TemporaryDirectory() as tmp:
+      ...     path = pathlib.Path(tmp, "smoke.yaml")
+      ...     _ = path.write_text("smoke: true")
+      ...     print(runner.load_study_config(study, path).n)  # the smoke profile
+      ...     print(runner.load_study_config(study, path, ["n=5"]).n)  # --set wins over it
+      ...     try:
+      ...         runner.load_study_config(study, path, ["n=0"])
+      ...     except runner.ConfigError as e:
+      ...         print(str(e).replace(tmp, "TMP"))
+      2
+      5
+      TMP/smoke.yaml: n: expected an int >= 1, got 0
     """
     path = Path(path)
     cfg = load_config(path, study.schema, overrides, smoke=study.smoke)
@@ -126,6 +190,24 @@ class Run:
       workdir: where everything goes.
       mesh: the device mesh training uses.
       is_main: whether this process writes files (process 0).
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> from l1jax import runner
+      >>> study = runner.Study(name="notes", schema=runner.StudyConfig, run=print)
+      >>> with tempfile.TemporaryDirectory() as tmp:
+      ...     run = runner.Run(study, runner.StudyConfig(), pathlib.Path(tmp))
+      ...     _ = run.write_json("numbers.json", {"n": 3})
+      ...     run.log({"step": 1, "loss": 0.5})
+      ...     files = sorted(p.name for p in pathlib.Path(tmp).iterdir())
+      >>> files
+      ['manifest.json', 'metrics.jsonl', 'numbers.json']
+      >>> run.manifest.paths  # what the runner wrote: all that --overwrite may remove
+      ['manifest.json', 'numbers.json', 'metrics.jsonl']
+      >>> run.path("../elsewhere.txt")
+      Traceback (most recent call last):
+      ...
+      ValueError: Run.path: '../elsewhere.txt' is not a path inside the workdir
     """
 
     def __init__(

@@ -69,7 +69,17 @@ def _set_path(cfg: Any, parts: list[str], value: Any) -> Any:
 
 
 def bind(cfg: Any, values: Mapping[str, Any]) -> Any:
-    """A copy of ``cfg`` with each dotted key of ``values`` replaced (values may be tracers)."""
+    """A copy of ``cfg`` with each dotted key of ``values`` replaced (values may be tracers).
+
+    Examples:
+      >>> from l1jax import runner
+      >>> base = runner.RunConfig()
+      >>> cfg = runner.bind(base, {"train.steps": 5, "optimizer.learning_rate": 0.1})
+      >>> cfg.train.steps, cfg.optimizer
+      (5, {'name': 'adam', 'learning_rate': 0.1})
+      >>> base.train.steps, base.optimizer["learning_rate"]  # unchanged: bind copies
+      (1000, 0.001)
+    """
     for path, value in values.items():
         cfg = _set_path(cfg, path.split("."), value)
     return cfg
@@ -85,6 +95,17 @@ class Grid:
       points: one ``{key: value}`` per grid point; the last key varies fastest.
       values: ``{key: array of shape (len(points),)}``: what the program is vmapped over
         (int64/float64 here; JAX canonicalises them to its default precision).
+
+    Examples:
+      >>> from l1jax import runner
+      >>> sweep = {"seed": [0, 1, 2], "optimizer.learning_rate": [0.1, 0.01]}
+      >>> grid = runner.make_grid(runner.RunConfig(sweep=sweep))
+      >>> grid.keys, grid.shape, len(grid)
+      (('seed', 'optimizer.learning_rate'), (3, 2), 6)
+      >>> grid.points[1]  # the last key varies fastest
+      {'seed': 0, 'optimizer.learning_rate': 0.01}
+      >>> grid.values["seed"]
+      array([0, 0, 1, 1, 2, 2])
     """
 
     keys: tuple[str, ...]
@@ -123,6 +144,17 @@ def make_grid(cfg: Any) -> Grid | None:
     Raises:
       ConfigError: a key the config does not have, an empty or non-list value, a string or
         non-numeric value, or a value of the wrong type for its field.
+
+    Examples:
+      >>> from l1jax import runner
+      >>> print(runner.make_grid(runner.RunConfig()))  # no sweep
+      None
+      >>> runner.make_grid(runner.RunConfig(sweep={"train.clip_norm": [0.5, 1.0]})).points
+      ({'train.clip_norm': 0.5}, {'train.clip_norm': 1.0})
+      >>> runner.make_grid(runner.RunConfig(sweep={"optimizer.name": ["adam", "sgd"]}))
+      Traceback (most recent call last):
+      ...
+      l1jax.runner.errors.ConfigError: sweep.optimizer.name: strings cannot be vmapped; ...
     """
     sweep = _flatten_sweep(getattr(cfg, "sweep", None) or {})
     if not sweep:

@@ -27,6 +27,19 @@ class Problem(NamedTuple):
         is sharded over the mesh's ``batch`` axis, and each step's batch is drawn from it.
       consts: anything else the loss or evaluation needs (ground truth, a validation set);
         replicated on every device.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from l1jax import runner
+      >>> from l1jax.models import Linear
+      >>> x = jnp.linspace(-1.0, 1.0, 16)[:, None]
+      >>> problem = runner.Problem(
+      ...     params=Linear(1, key=jax.random.key(0)),
+      ...     data={"x": x, "y": 2 * x[:, 0]},  # 16 examples: split over the devices
+      ...     consts={"slope": jnp.array(2.0)},  # replicated
+      ... )
+      >>> problem.data["x"].shape, float(problem.consts["slope"])
+      ((16, 1), 2.0)
     """
 
     params: PyTree
@@ -56,6 +69,27 @@ class Task:
         (``{"loss": {"name": "huber", "delta": 0.5}}``): stored with every checkpoint, and a
         resume requires the same (a checkpoint of another loss is refused like one of another
         config).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses, runner
+      >>> from l1jax.models import Linear
+      >>> def init(cfg, key):  # y = 2 x on 16 points; the slope to recover is a constant
+      ...     x = jnp.linspace(-1.0, 1.0, 16)[:, None]
+      ...     data = {"x": x, "y": 2 * x[:, 0]}
+      ...     return runner.Problem(params=Linear(1, key=key), data=data, consts=jnp.array(2.0))
+      >>> def loss(cfg, model, batch, consts, key):  # a mean over the batch, and a metric
+      ...     return losses.l1(model(batch["x"]), batch["y"]), {"bias": model.bias}
+      >>> def evaluate(cfg, model, data, consts):
+      ...     return {"slope_error": jnp.abs(model.weight[0] - consts)}
+      >>> task = runner.Task(init=init, loss=loss, evaluate=evaluate, args={"loss": "l1"})
+      >>> cfg = runner.RunConfig(
+      ...     optimizer={"name": "sgd", "learning_rate": 1.0},
+      ...     train=runner.TrainConfig(steps=3, progress=False),
+      ... )
+      >>> result = runner.train(task, cfg)
+      >>> round(float(result.evals["slope_error"]), 4)  # 2 - 3 x 0.5333
+      0.4
     """
 
     init: Callable[..., Problem]
@@ -65,7 +99,28 @@ class Task:
 
 
 class TrainState(eqx.Module):
-    """Everything a checkpoint holds: enough to continue bitwise-identically."""
+    """Everything a checkpoint holds: enough to continue bitwise-identically.
+
+    Attributes:
+      params: the trained parameters.
+      opt_state: the optimizer's state.
+      ema: the parameters' moving average (``train.ema_decay``), or None.
+      step: the number of updates applied so far (int32).
+      key: the raw data (``jax.random.key_data``, uint32) of the training's PRNG key.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses, runner
+      >>> from l1jax.models import Linear
+      >>> def init(cfg, key):  # y = 2 x on 16 points
+      ...     x = jnp.linspace(-1.0, 1.0, 16)[:, None]
+      ...     return runner.Problem(params=Linear(1, key=key), data={"x": x, "y": 2 * x[:, 0]})
+      >>> task = runner.Task(init=init, loss=lambda cfg, m, b, c, k: losses.l1(m(b["x"]), b["y"]))
+      >>> cfg = runner.RunConfig(train=runner.TrainConfig(steps=3, ema_decay=0.9, progress=False))
+      >>> state = runner.train(task, cfg).state
+      >>> int(state.step), state.key.dtype, state.ema is None
+      (3, dtype('uint32'), False)
+    """
 
     params: PyTree
     opt_state: PyTree
@@ -88,6 +143,31 @@ class TrainResult:
       resumed_from: the step of the run's own checkpoint this call resumed from, or None.
       loop: how the steps ran ("device" or "host"; ``train.loop`` with "auto" decided).
       sweep_mode: how a sweep's points ran ("vmap" or "unroll"; ``train.sweep_mode`` decided).
+      initialized_from: the checkpoint a warm start (``train.init_from``) began from, or None.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from l1jax import losses, runner
+      >>> from l1jax.models import Linear
+      >>> def init(cfg, key):  # y = 2 x on 16 points
+      ...     x = jnp.linspace(-1.0, 1.0, 16)[:, None]
+      ...     return runner.Problem(params=Linear(1, key=key), data={"x": x, "y": 2 * x[:, 0]})
+      >>> def evaluate(cfg, model, data, consts):
+      ...     return {"weight": model.weight[0]}
+      >>> loss = lambda cfg, m, b, c, k: losses.l1(m(b["x"]), b["y"])
+      >>> task = runner.Task(init=init, loss=loss, evaluate=evaluate)
+      >>> cfg = runner.RunConfig(
+      ...     optimizer={"name": "sgd", "learning_rate": 0.1},
+      ...     train=runner.TrainConfig(steps=2, progress=False),
+      ...     sweep={"optimizer.learning_rate": [0.1, 0.5]},  # two trainings at once
+      ... )
+      >>> result = runner.train(task, cfg)
+      >>> result.grid.points
+      ({'optimizer.learning_rate': 0.1}, {'optimizer.learning_rate': 0.5})
+      >>> result.evals["weight"].round(4)  # one per grid point
+      array([0.1067, 0.5333], dtype=float32)
+      >>> result.params.weight.shape, result.loop, result.sweep_mode, result.resumed_from
+      ((2, 1), 'device', 'vmap', None)
     """
 
     state: TrainState
