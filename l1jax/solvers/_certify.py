@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
-from l1jax.solvers._linalg import independent_rows
+from l1jax.solvers._linalg import independent_rows, prefix_sum
 
 
 def pinball_sum(r: jax.Array, tau: jax.Array) -> jax.Array:
@@ -127,7 +127,7 @@ def refine(X, y, tau, chol, r, tol, max_pivots):
         t = jnp.maximum(t, 0)
         jump = jnp.where(crosses, jnp.abs(w), 0)
         t_sorted, jump_sorted, order = jax.lax.sort((t, jump, iota), num_keys=1)
-        slope = -viol[j] + jnp.cumsum(jump_sorted)
+        slope = -viol[j] + prefix_sum(jump_sorted)
         p = jnp.argmax(slope >= 0)
         ok = (viol[j] > 0) & (slope[p] >= 0) & jnp.isfinite(t_sorted[p])
         return jnp.where(ok, idx.at[j].set(order[p]), idx), ok

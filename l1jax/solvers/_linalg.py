@@ -9,6 +9,26 @@ import jax
 import jax.numpy as jnp
 
 
+def prefix_sum(a: jax.Array, *, reverse: bool = False) -> jax.Array:
+    """``jnp.cumsum(a)`` (``reverse``: from the end) as an associative scan.
+
+    XLA's cumulative sum of an array sharded over devices costs O(n^2) (4e5 entries over 8 CPU
+    devices: 24 s); the scan's log-depth slices partition like any elementwise op (31 ms), and on
+    one CPU device it is as fast or faster (3.8 ms against 7.7 ms).
+    """
+    return jax.lax.associative_scan(jnp.add, a, reverse=reverse)
+
+
+def first_true(mask: jax.Array, size: int) -> jax.Array:
+    """``jnp.nonzero(mask, size=size, fill_value=0)[0]``: the indices of the first ``size`` true
+    entries in index order, zeros after the last; through :func:`prefix_sum` and a scatter, so
+    that it partitions over devices (``jnp.nonzero`` sums cumulatively)."""
+    pos = prefix_sum(mask.astype(jnp.int32)) - 1
+    target = jnp.where(mask & (pos < size), pos, size)
+    iota = jnp.arange(mask.shape[0])
+    return jnp.zeros((size,), iota.dtype).at[target].set(iota, mode="drop")
+
+
 def smallest_k(a: jax.Array, k: int) -> jax.Array:
     """Indices of ``k`` smallest entries of ``a >= 0``, in index order; ties at the ``k``-th
     smallest value go to the lower indices.
@@ -30,8 +50,8 @@ def smallest_k(a: jax.Array, k: int) -> jax.Array:
     # hi is the k-th smallest value: every entry below it, then as many ties at it as fit.
     below = bits < hi
     tie = bits == hi
-    take = below | (tie & (jnp.cumsum(tie) <= k - jnp.sum(below)))
-    return jnp.nonzero(take, size=k, fill_value=0)[0]
+    take = below | (tie & (prefix_sum(tie.astype(jnp.int32)) <= k - jnp.sum(below)))
+    return first_true(take, k)
 
 
 def _pick_independent(X: jax.Array, order: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:

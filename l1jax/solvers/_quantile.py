@@ -32,7 +32,7 @@ from l1jax.solvers._certify import (
     relative_gap,
     vertex,
 )
-from l1jax.solvers._linalg import equilibrate, weighted_gram
+from l1jax.solvers._linalg import equilibrate, first_true, prefix_sum, weighted_gram
 from l1jax.solvers._result import SolverResult
 
 __all__ = ["quantile_regression", "QUANTILE_METHODS"]
@@ -332,15 +332,15 @@ def _pfn(X, y, tau, tol, max_steps, polish, chol, sizes=None, stats=False):
         lo_key = jnp.where(start > 0, _kth(keys, start), jnp.iinfo(keys.dtype).min)
         hi_key = _kth(keys, start + big_m)
         lo = keys <= lo_key
-        lo = lo & (jnp.cumsum(lo) <= start)
+        lo = lo & (prefix_sum(lo.astype(jnp.int32)) <= start)
         tie = keys == hi_key
         extra = jnp.sum(keys <= hi_key) - (start + big_m)
-        hi = (keys > hi_key) | (tie & (jnp.cumsum(tie[::-1])[::-1] <= extra))
+        hi = (keys > hi_key) | (tie & (prefix_sum(tie.astype(jnp.int32), reverse=True) <= extra))
         return lo, hi
 
     def reduced(lo, hi):
         kept = ~lo & ~hi
-        idx = jnp.nonzero(kept, size=rows, fill_value=0)[0]
+        idx = first_true(kept, rows)
         valid = jnp.arange(rows) < jnp.sum(kept)
         glob = jnp.stack([lo, hi]).astype(dtype)
         Xr = jnp.concatenate([jnp.where(valid[:, None], X[idx], 0), glob @ X])
