@@ -4,7 +4,7 @@
 
 X (n x d, an intercept column and N(0, 1) features) and y = X beta + Laplace noise with 5% gross
 outliers are split by rows over a ``Mesh`` of 8 host devices (``--devices``) with
-``NamedSharding(mesh, P("rows", None))``; ``lad`` (interior point with the vertex polish) then
+``NamedSharding(mesh, P("rows", None))``; ``lad`` (``--method``, by default ``auto``) then
 runs as one SPMD program in which XLA inserts the reductions' collectives. Reported: compile and
 solve time (after the compile, best of ``--repeats``), the compiled program's memory per device
 (``compiled.memory_analysis()``), the bytes of X each device holds, whether the program
@@ -16,6 +16,7 @@ speed-up. Writes ``--out`` (JSON) and the markdown table next to it.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ parser.add_argument("--n", type=int, default=1_000_000)
 parser.add_argument("--d", type=int, default=20)
 parser.add_argument("--devices", type=int, default=8)
 parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+parser.add_argument("--method", default="auto", help="lad's method (auto: pfn from n = 2e4 rows)")
 parser.add_argument("--repeats", type=int, default=1)
 parser.add_argument("--skip-single", action="store_true", help="no 1-device solve to compare")
 parser.add_argument("--out", default="docs/results/bench_sharded.json")
@@ -82,7 +84,7 @@ def big_gathers(text, size):
 
 def run(X, y):
     """Compiles ``lad`` for these arrays' shardings and solves; timings in seconds."""
-    fn = jax.jit(solvers.lad)
+    fn = jax.jit(functools.partial(solvers.lad, method=args.method))
     t = time.perf_counter()
     compiled = fn.lower(X, y).compile()
     t_compile = time.perf_counter() - t
@@ -147,6 +149,7 @@ def main():
         "n": n,
         "d": d,
         "dtype": args.dtype,
+        "method": args.method,
         "machine": f"{cpu_name()}, {os.cpu_count()} cores (shared VM)",
         "jax": jax.__version__,
         "load_before": load_before,
@@ -175,8 +178,9 @@ def markdown(o):
     lines = [
         "# Sharded LAD solve",
         "",
-        f"`scripts/bench_sharded.py --n {o['n']} --d {o['d']} --dtype {o['dtype']}`: "
-        f"`lad` (interior point, vertex polish) with X ({o['n']} x {o['d']}, {o['dtype']}, "
+        f"`scripts/bench_sharded.py --n {o['n']} --d {o['d']} --dtype {o['dtype']} "
+        f"--method {o['method']}`: `lad(method={o['method']!r})` with X "
+        f"({o['n']} x {o['d']}, {o['dtype']}, "
         f"{s['x_bytes_total'] / mib:.0f} "
         "MiB) split by rows over "
         f"{s['devices']} host devices, against the same solve on one device.",
