@@ -7,8 +7,13 @@ site is Sphinx: autodoc and napoleon read them as written; myst-parser reads the
 
 import os
 import sys
+import typing
 
 sys.path.insert(0, os.path.abspath(".."))
+# jaxtyping's documentation mode (read when it is first imported, so before l1jax and equinox):
+# ``Array`` and ``ArrayLike`` are plain names, and the signatures show ``Real[ArrayLike, 'n d']``
+# instead of the union that jax.typing.ArrayLike expands to.
+typing.GENERATING_DOCUMENTATION = "l1jax"
 
 import l1jax  # noqa: E402
 

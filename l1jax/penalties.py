@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
+from jaxtyping import Array, ArrayLike, Float, PyTree, Real
 
 from l1jax import subgrad
 from l1jax._checks import check_scalar
-from l1jax._tree import PyTree, tree_check_float, tree_sum
+from l1jax._tree import tree_check_float, tree_sum
 
 __all__ = ["l1", "l2_squared", "elastic_net"]
 
 
-def l1(params: PyTree) -> jax.Array:
+def l1(params: PyTree[Float[ArrayLike, " ..."]]) -> Float[Array, ""]:
     """``||params||_1 = sum |p|`` over every leaf.
 
     The gradient at a zero entry is 0 (the minimum-norm subgradient of ``|.|``), so weight decay
@@ -31,7 +30,7 @@ def l1(params: PyTree) -> jax.Array:
     return tree_sum(subgrad.abs, params)
 
 
-def l2_squared(params: PyTree) -> jax.Array:
+def l2_squared(params: PyTree[Float[ArrayLike, " ..."]]) -> Float[Array, ""]:
     """``||params||_2^2 / 2`` over every leaf.
 
     Examples:
@@ -44,7 +43,9 @@ def l2_squared(params: PyTree) -> jax.Array:
     return 0.5 * tree_sum(jnp.square, params)
 
 
-def elastic_net(params: PyTree, l1_ratio: ArrayLike) -> jax.Array:
+def elastic_net(
+    params: PyTree[Float[ArrayLike, " ..."]], l1_ratio: Real[ArrayLike, ""]
+) -> Float[Array, ""]:
     """``l1_ratio ||p||_1 + (1 - l1_ratio) ||p||_2^2 / 2`` (scikit-learn's parametrisation, unit
     strength; multiply by ``alpha`` outside). Its prox is :func:`l1jax.prox.prox_elastic_net`.
 

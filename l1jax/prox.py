@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
+from jaxtyping import Array, ArrayLike, Float, PyTree, Real
 
 from l1jax import subgrad
 from l1jax._checks import check_broadcasts_to, check_range, check_real
-from l1jax._tree import PyTree, tree_check_float
+from l1jax._tree import tree_check_float
 
 __all__ = ["soft_threshold", "prox_l1", "prox_elastic_net", "prox_pinball", "prox_huber"]
 
@@ -48,7 +48,9 @@ def _cast(t: ArrayLike, like: jax.Array) -> jax.Array:
     return jnp.broadcast_to(jnp.asarray(t, dtype=like.dtype), like.shape)
 
 
-def soft_threshold(x: PyTree, t: ArrayLike) -> PyTree:
+def soft_threshold(
+    x: PyTree[Float[ArrayLike, " ..."]], t: Real[ArrayLike, " ..."]
+) -> PyTree[Float[Array, " ..."]]:
     """Soft thresholding ``sign(x) max(|x| - t, 0)``: the prox of ``t ||x||_1``.
 
     Args:
@@ -86,7 +88,12 @@ def soft_threshold(x: PyTree, t: ArrayLike) -> PyTree:
 prox_l1 = soft_threshold
 
 
-def prox_elastic_net(x: PyTree, t: ArrayLike, *, l1_ratio: ArrayLike) -> PyTree:
+def prox_elastic_net(
+    x: PyTree[Float[ArrayLike, " ..."]],
+    t: Real[ArrayLike, " ..."],
+    *,
+    l1_ratio: Real[ArrayLike, " ..."],
+) -> PyTree[Float[Array, " ..."]]:
     """Prox of ``t (l1_ratio ||x||_1 + (1 - l1_ratio) ||x||^2 / 2)``.
 
     Closed form: ``soft_threshold(x, t l1_ratio) / (1 + t (1 - l1_ratio))``.
@@ -121,7 +128,12 @@ def prox_elastic_net(x: PyTree, t: ArrayLike, *, l1_ratio: ArrayLike) -> PyTree:
     return _map(leaf, x, fn, shapes)
 
 
-def prox_pinball(x: PyTree, t: ArrayLike, *, tau: ArrayLike) -> PyTree:
+def prox_pinball(
+    x: PyTree[Float[ArrayLike, " ..."]],
+    t: Real[ArrayLike, " ..."],
+    *,
+    tau: Real[ArrayLike, " ..."],
+) -> PyTree[Float[Array, " ..."]]:
     """Prox of ``t rho_tau(x)`` with ``rho_tau(x) = max(tau x, (tau - 1) x)``.
 
     Closed form: ``x - t tau`` if ``x > t tau``; ``x + t (1 - tau)`` if ``x < -t (1 - tau)``;
@@ -152,7 +164,12 @@ def prox_pinball(x: PyTree, t: ArrayLike, *, tau: ArrayLike) -> PyTree:
     return _map(leaf, x, fn, shapes)
 
 
-def prox_huber(x: PyTree, t: ArrayLike, *, delta: ArrayLike = 1.0) -> PyTree:
+def prox_huber(
+    x: PyTree[Float[ArrayLike, " ..."]],
+    t: Real[ArrayLike, " ..."],
+    *,
+    delta: Real[ArrayLike, " ..."] = 1.0,
+) -> PyTree[Float[Array, " ..."]]:
     """Prox of ``t huber_delta(x)``, ``huber_delta(x) = x^2/2`` if ``|x| <= delta`` else
     ``delta (|x| - delta/2)``.
 

@@ -12,6 +12,7 @@ from l1jax import losses, solvers
 
 losses.l1(jnp.ones(2), jnp.zeros(2), reduction="average")
 solvers.lasso(jnp.ones((4, 2)), jnp.zeros(4), 0.1, method="cd")
+solvers.lad([[1.0], [2.0]], jnp.zeros(2))
 """
 
 
@@ -28,6 +29,8 @@ def test_public_api_type_checks(tmp_path):
     bad = _mypy(tmp_path / "bad.py", tmp_path / "cache")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     errors = [line for line in bad.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 2, bad.stdout
+    assert len(errors) == 3, bad.stdout
     assert '"reduction" to "l1"' in errors[0] and "Literal['none', 'mean', 'sum']" in errors[0]
     assert '"method" to "lasso"' in errors[1] and "'ws'" in errors[1]
+    # Real[ArrayLike, "n d"] is an ArrayLike to a checker: a nested list is not one.
+    assert 'Argument 1 to "lad"' in errors[2] and "list[list[float]]" in errors[2]

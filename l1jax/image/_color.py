@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.typing import ArrayLike
+from jaxtyping import Array, ArrayLike, Float
 
 from l1jax.image._validate import as_image, check_max_val, integer
 
@@ -15,7 +15,9 @@ _Y_OFFSET = 16.0
 _Y_COEFFS = (65.481, 128.553, 24.966)
 
 
-def rgb_to_y(img: ArrayLike, *, max_val: ArrayLike = 1.0) -> jax.Array:
+def rgb_to_y(
+    img: Float[ArrayLike, "*batch h w 3"], *, max_val: ArrayLike = 1.0
+) -> Float[Array, "*batch h w 1"]:
     """Luma ``Y`` of ITU-R BT.601 (MATLAB's ``rgb2ycbcr``), on the scale of the input.
 
     ``Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255 * max_val`` with ``R, G, B`` the
@@ -88,7 +90,9 @@ def crop_border(img: ArrayLike, n: int) -> jax.Array:
     return x[..., n : h - n, n : w - n, :]
 
 
-def quantize_8bit(img: ArrayLike, *, max_val: ArrayLike = 1.0) -> jax.Array:
+def quantize_8bit(
+    img: Float[ArrayLike, "*batch h w c"], *, max_val: ArrayLike = 1.0
+) -> Float[Array, "*batch h w c"]:
     """Clips to ``[0, max_val]`` and rounds to the 256 levels ``k max_val / 255``.
 
     ``round(clip(x / max_val, 0, 1) * 255) / 255 * max_val``, the value a network output has

@@ -35,7 +35,7 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
+from jaxtyping import Array, ArrayLike, Bool, Float, Real
 
 from l1jax import subgrad
 from l1jax._checks import check_scalar
@@ -78,8 +78,8 @@ def _prepare(predictions, targets, max_val, k1, k2, fn: str, where=None):
 
 
 def ssim_loss(
-    predictions: ArrayLike,
-    targets: ArrayLike,
+    predictions: Float[ArrayLike, "*batch h w c"],
+    targets: Float[ArrayLike, "*batch h w c"],
     *,
     sigma: float = 1.5,
     filter_size: int | None = None,
@@ -88,9 +88,9 @@ def ssim_loss(
     k1: ArrayLike = 0.01,
     k2: ArrayLike = 0.03,
     reduction: Literal["none", "mean", "sum"] = "mean",
-    weights: ArrayLike | None = None,
-    where: ArrayLike | None = None,
-) -> jax.Array:
+    weights: Real[ArrayLike, "*#batch"] | None = None,
+    where: Bool[ArrayLike, "*#batch"] | None = None,
+) -> Float[Array, "*#batch"]:
     """``1 - SSIM`` per image, with a Gaussian window of any width.
 
     The SSIM map is that of :func:`l1jax.image.ssim`, averaged over pixels and channels. The
@@ -202,8 +202,8 @@ def _ms_ssim_per_image(
 
 
 def ms_ssim_loss(
-    predictions: ArrayLike,
-    targets: ArrayLike,
+    predictions: Float[ArrayLike, "*batch h w c"],
+    targets: Float[ArrayLike, "*batch h w c"],
     *,
     variant: Literal["sigmas", "pyramid"] = "sigmas",
     sigmas=None,
@@ -215,9 +215,9 @@ def ms_ssim_loss(
     k2: ArrayLike = 0.03,
     negative_cs: Literal["clip", "rescale"] = "clip",
     reduction: Literal["none", "mean", "sum"] = "mean",
-    weights: ArrayLike | None = None,
-    where: ArrayLike | None = None,
-) -> jax.Array:
+    weights: Real[ArrayLike, "*#batch"] | None = None,
+    where: Bool[ArrayLike, "*#batch"] | None = None,
+) -> Float[Array, "*#batch"]:
     """``1 - MS-SSIM`` per image, multi-sigma (Zhao et al.) or pyramid (Wang et al.).
 
     ``MS-SSIM = relu(mean(l_M cs_M))^{w_M} prod_{j<M} relu(mean cs_j)^{w_j}``, averaged over
@@ -301,8 +301,8 @@ def ms_ssim_loss(
 
 
 def mix_loss(
-    predictions: ArrayLike,
-    targets: ArrayLike,
+    predictions: Float[ArrayLike, "*batch h w c"],
+    targets: Float[ArrayLike, "*batch h w c"],
     *,
     alpha: ArrayLike = 0.84,
     variant: Literal["sigmas", "pyramid"] = "sigmas",
@@ -315,9 +315,9 @@ def mix_loss(
     k2: ArrayLike = 0.03,
     negative_cs: Literal["clip", "rescale"] = "clip",
     reduction: Literal["none", "mean", "sum"] = "mean",
-    weights: ArrayLike | None = None,
-    where: ArrayLike | None = None,
-) -> jax.Array:
+    weights: Real[ArrayLike, "*#batch"] | None = None,
+    where: Bool[ArrayLike, "*#batch"] | None = None,
+) -> Float[Array, "*#batch"]:
     """Zhao et al.'s mix ``alpha (1 - MS-SSIM) + (1 - alpha) mean(G_M * |p - t|) / max_val``.
 
     The MS-SSIM term is :func:`ms_ssim_loss` with the same arguments. In the paper the L1 term

@@ -13,7 +13,7 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
+from jaxtyping import Array, ArrayLike, Float
 
 from l1jax import subgrad
 from l1jax.image._color import crop_border, quantize_8bit, rgb_to_y
@@ -164,7 +164,12 @@ def prepare_pair(a, b, max_val, k1, k2, fn: str, names: tuple[str, str] = ("a", 
 # --- public metrics ----------------------------------------------------------------------------
 
 
-def psnr(a: ArrayLike, b: ArrayLike, *, max_val: ArrayLike = 1.0) -> jax.Array:
+def psnr(
+    a: Float[ArrayLike, "*batch h w c"],
+    b: Float[ArrayLike, "*batch h w c"],
+    *,
+    max_val: ArrayLike = 1.0,
+) -> Float[Array, "*batch"]:
     """Peak signal-to-noise ratio ``10 log10(max_val^2 / mean((a - b)^2))`` in dB.
 
     The mean runs over ``(H, W, C)``; identical images give ``+inf``, a NaN pixel NaN.
@@ -202,15 +207,15 @@ def psnr(a: ArrayLike, b: ArrayLike, *, max_val: ArrayLike = 1.0) -> jax.Array:
 
 
 def ssim(
-    a: ArrayLike,
-    b: ArrayLike,
+    a: Float[ArrayLike, "*batch h w c"],
+    b: Float[ArrayLike, "*batch h w c"],
     *,
     max_val: ArrayLike = 1.0,
     filter_size: int | None = None,
     sigma: float = 1.5,
     k1: ArrayLike = 0.01,
     k2: ArrayLike = 0.03,
-) -> jax.Array:
+) -> Float[Array, "*batch"]:
     """Structural similarity, Gaussian window, averaged over the valid region and channels.
 
     ``SSIM = mean_p [(2 mu_a mu_b + C1)(2 s_ab + C2) / ((mu_a^2 + mu_b^2 + C1)(s_a^2 + s_b^2
@@ -264,8 +269,8 @@ def ssim(
 
 
 def ms_ssim(
-    a: ArrayLike,
-    b: ArrayLike,
+    a: Float[ArrayLike, "*batch h w c"],
+    b: Float[ArrayLike, "*batch h w c"],
     *,
     max_val: ArrayLike = 1.0,
     weights=MS_SSIM_WEIGHTS,
@@ -273,7 +278,7 @@ def ms_ssim(
     sigma: float = 1.5,
     k1: ArrayLike = 0.01,
     k2: ArrayLike = 0.03,
-) -> jax.Array:
+) -> Float[Array, "*batch"]:
     """Multi-scale SSIM of Wang, Simoncelli & Bovik (2003), per channel, then channel mean.
 
     ``MS-SSIM = mean(l_M cs_M)^{w_M} prod_{j<M} mean(cs_j)^{w_j}``: scale 1 is the image,
@@ -319,15 +324,15 @@ def ms_ssim(
 
 
 def sr_metrics(
-    sr: ArrayLike,
-    hr: ArrayLike,
+    sr: Float[ArrayLike, "*batch h w c"],
+    hr: Float[ArrayLike, "*batch h w c"],
     *,
     scale: int,
     max_val: ArrayLike = 1.0,
     y_only: bool = True,
     quantize: bool = True,
     border: int | None = None,
-) -> dict[str, jax.Array]:
+) -> dict[str, Float[Array, "*batch"]]:
     """PSNR and SSIM the way super-resolution papers report them.
 
     In order: both images rounded to 8 bits (:func:`quantize_8bit`, if ``quantize``), RGB

@@ -7,7 +7,7 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
+from jaxtyping import Array, ArrayLike, Float
 
 __all__ = ["Linear"]
 
@@ -61,7 +61,9 @@ class Linear(eqx.Module):
         self.bias = jnp.zeros(bias_shape) if use_bias else None
         self.in_features, self.out_features = in_features, out_features
 
-    def __call__(self, x: ArrayLike) -> jax.Array:
+    def __call__(
+        self, x: Float[ArrayLike, "*batch in_features"]
+    ) -> Float[Array, "*batch"] | Float[Array, "*batch out_features"]:
         """``x`` of shape ``(..., in_features)`` -> ``(...)`` or ``(..., out_features)``."""
         x = jnp.asarray(x)
         if x.shape[-1:] != (self.in_features,):

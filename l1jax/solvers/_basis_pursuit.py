@@ -13,7 +13,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
-from jax.typing import ArrayLike
+from jaxtyping import ArrayLike, Real
 
 from l1jax._lapack import unbatched
 from l1jax.solvers import _implicit
@@ -222,8 +222,8 @@ def _solve(A, b, tol, *, method, max_steps, polish):
 
 
 def basis_pursuit(
-    A: ArrayLike,
-    b: ArrayLike,
+    A: Real[ArrayLike, "m n"],
+    b: Real[ArrayLike, " m"],
     *,
     method: Literal["ipm", "admm"] = "ipm",
     tol: float | None = None,

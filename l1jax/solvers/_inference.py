@@ -19,12 +19,13 @@ import numpy as np
 import scipy.stats
 from jax.scipy.special import betainc, ndtri
 from jax.scipy.stats import norm
-from jax.typing import ArrayLike
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Real
 
 from l1jax._checks import check_range
 from l1jax._lapack import unbatched
 from l1jax.solvers import _validate as v
 from l1jax.solvers._quantile import quantile_regression
+from l1jax.solvers._result import SolverResult
 
 __all__ = [
     "quantile_inference",
@@ -56,19 +57,20 @@ class QuantileInference(NamedTuple):
       True
     """
 
-    coef: jax.Array  # estimates, shape (d,), or (T, d) for 1-D tau
-    se: jax.Array  # standard errors, shaped like coef
-    t: jax.Array  # coef / se
-    p_values: jax.Array  # two-sided P(|T| > |t|), T Student t with df_resid degrees of freedom
-    ci_lower: jax.Array  # coef - t_{1 - alpha/2, df_resid} se
-    ci_upper: jax.Array  # coef + t_{1 - alpha/2, df_resid} se
-    cov: jax.Array  # covariance matrix of coef, shape (d, d), or (T, d, d)
-    tau: jax.Array  # quantile level(s), shape () or (T,)
-    bandwidth: jax.Array  # kernel bandwidth on the residual scale (statsmodels' ``bandwidth``)
-    sparsity: jax.Array  # kernel estimate of 1 / f(0) (statsmodels' ``sparsity``), like tau
-    df_resid: jax.Array  # n - d, int32
-    alpha: jax.Array  # the intervals are at level 1 - alpha
-    refits_converged: jax.Array  # bool like tau: every nid/bootstrap refit certified (else True)
+    # ``*batch``: the vmap axes, then T for a 1-D tau; ``*vmap``: the vmap axes only.
+    coef: Float[Array, "*batch d"]  # estimates, shape (d,), or (T, d) for 1-D tau
+    se: Float[Array, "*batch d"]  # standard errors, shaped like coef
+    t: Float[Array, "*batch d"]  # coef / se
+    p_values: Float[Array, "*batch d"]  # two-sided P(|T| > |t|), T Student t with df_resid dof
+    ci_lower: Float[Array, "*batch d"]  # coef - t_{1 - alpha/2, df_resid} se
+    ci_upper: Float[Array, "*batch d"]  # coef + t_{1 - alpha/2, df_resid} se
+    cov: Float[Array, "*batch d d"]  # covariance matrix of coef, shape (d, d), or (T, d, d)
+    tau: Float[Array, "*batch"]  # quantile level(s), shape () or (T,)
+    bandwidth: Float[Array, "*batch"]  # kernel bandwidth on the residual scale (statsmodels')
+    sparsity: Float[Array, "*batch"]  # kernel estimate of 1 / f(0) (statsmodels'), like tau
+    df_resid: Int[Array, "*vmap"]  # n - d, int32
+    alpha: Float[Array, "*vmap"]  # the intervals are at level 1 - alpha
+    refits_converged: Bool[Array, "*batch"]  # every nid/bootstrap refit certified (else True)
 
     def summary(self, xname: list[str] | None = None) -> str:
         """The coefficient table per ``tau``: coef, std err, t, P>|t| and the CI bounds.
@@ -294,11 +296,11 @@ def _check_choice(name, value, choices):
 
 
 def quantile_inference(
-    X: ArrayLike,
-    y: ArrayLike,
-    fit,
+    X: Real[ArrayLike, "n d"],
+    y: Real[ArrayLike, " n"],
+    fit: SolverResult | Real[ArrayLike, "*t d"],
     *,
-    tau: ArrayLike,
+    tau: Real[ArrayLike, "*t"],
     vcov: Literal["iid", "robust", "nid", "bootstrap"] = "robust",
     kernel: Literal["epa", "gau", "biw", "cos", "par"] = "epa",
     bandwidth: Literal["hsheather", "bofinger", "chamberlain"] = "hsheather",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from jax.typing import ArrayLike
+from jaxtyping import ArrayLike, Real
 
 from l1jax.solvers import _quantile
 from l1jax.solvers._result import SolverResult
@@ -13,8 +13,8 @@ __all__ = ["lad"]
 
 
 def lad(
-    X: ArrayLike,
-    y: ArrayLike,
+    X: Real[ArrayLike, "n d"],
+    y: Real[ArrayLike, " n"],
     *,
     method: Literal["auto", "ipm", "pfn", "admm", "irls"] = "auto",
     tol: float | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
+from jaxtyping import Array, Bool, Float, Int
 
 
 class SolverResult(NamedTuple):
@@ -23,11 +23,12 @@ class SolverResult(NamedTuple):
       1.0 1.667 True
     """
 
-    coef: jax.Array  # minimiser, shape (d,) (``x`` of shape (n,) for basis pursuit)
-    objective: jax.Array  # objective at ``coef``, scalar, in the function's documented form
-    num_steps: jax.Array  # iterations of the main loop, int32
-    converged: jax.Array  # bool: gap <= tol
-    gap: jax.Array  # certified bound on (objective - optimum) / objective; inf when none
+    # ``*batch``: the leading axes of a vmap or of a 1-D tau/lam, none for one problem.
+    coef: Float[Array, "*batch d"]  # minimiser, shape (d,) (``x`` of shape (n,) for basis pursuit)
+    objective: Float[Array, "*batch"]  # objective at ``coef``, in the function's documented form
+    num_steps: Int[Array, "*batch"]  # iterations of the main loop, int32
+    converged: Bool[Array, "*batch"]  # gap <= tol
+    gap: Float[Array, "*batch"]  # certified bound on (objective - optimum) / objective; inf if none
 
 
 class ConvergenceWarning(UserWarning):

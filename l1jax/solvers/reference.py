@@ -8,7 +8,7 @@ Everything here is NumPy in, NumPy out, float64, and not jit-able.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
+from jaxtyping import ArrayLike, Float64, Real
 
 __all__ = ["lad_lp", "quantile_lp", "lasso_cd", "basis_pursuit_lp", "huber_fit"]
 
@@ -33,8 +33,8 @@ def _linprog(c, A_eq, b_eq, bounds, method="highs"):
 
 
 def quantile_lp(
-    X: ArrayLike, y: ArrayLike, tau: float, *, method: str = "highs"
-) -> tuple[np.ndarray, float]:
+    X: Real[ArrayLike, "n d"], y: Real[ArrayLike, " n"], tau: float, *, method: str = "highs"
+) -> tuple[Float64[np.ndarray, " d"], float]:
     """Quantile regression as an LP solved by HiGHS; returns ``(coef, mean pinball objective)``.
 
     ``min tau 1^T u + (1 - tau) 1^T v  s.t.  X b + u - v = y,  u, v >= 0,  b free``.
@@ -64,7 +64,9 @@ def quantile_lp(
     return coef, float(np.mean(np.maximum(tau * r, (tau - 1) * r)))
 
 
-def lad_lp(X: ArrayLike, y: ArrayLike, *, method: str = "highs") -> tuple[np.ndarray, float]:
+def lad_lp(
+    X: Real[ArrayLike, "n d"], y: Real[ArrayLike, " n"], *, method: str = "highs"
+) -> tuple[Float64[np.ndarray, " d"], float]:
     """Least absolute deviations by :func:`quantile_lp` at ``tau = 0.5``; objective ``mean|r|``.
 
     Examples:
@@ -78,7 +80,9 @@ def lad_lp(X: ArrayLike, y: ArrayLike, *, method: str = "highs") -> tuple[np.nda
     return coef, 2.0 * obj
 
 
-def lasso_cd(X: ArrayLike, y: ArrayLike, lam: float) -> tuple[np.ndarray, float]:
+def lasso_cd(
+    X: Real[ArrayLike, "n d"], y: Real[ArrayLike, " n"], lam: float
+) -> tuple[Float64[np.ndarray, " d"], float]:
     """Lasso ``(1/2n)||y - X b||^2 + lam ||b||_1`` by scikit-learn's coordinate descent.
 
     ``sklearn.linear_model.Lasso(alpha=lam, fit_intercept=False, tol=1e-12)`` minimises exactly
@@ -110,7 +114,9 @@ def lasso_cd(X: ArrayLike, y: ArrayLike, lam: float) -> tuple[np.ndarray, float]
     return coef, float(obj)
 
 
-def basis_pursuit_lp(A: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, float]:
+def basis_pursuit_lp(
+    A: Real[ArrayLike, "m n"], b: Real[ArrayLike, " m"]
+) -> tuple[Float64[np.ndarray, " n"], float]:
     """Basis pursuit ``min ||x||_1 s.t. A x = b`` as an LP (``x = p - q``, ``p, q >= 0``) by HiGHS.
 
     References:
@@ -132,7 +138,9 @@ def basis_pursuit_lp(A: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, float]:
     return x, float(np.sum(np.abs(x)))
 
 
-def huber_fit(X: ArrayLike, y: ArrayLike, delta: float = 1.0) -> tuple[np.ndarray, float]:
+def huber_fit(
+    X: Real[ArrayLike, "n d"], y: Real[ArrayLike, " n"], delta: float = 1.0
+) -> tuple[Float64[np.ndarray, " d"], float]:
     """Huber regression ``min_b mean(huber_delta(y - X b))`` by SciPy's BFGS to ``gtol=1e-12``.
 
     ``huber_delta(r) = r^2 / 2`` for ``|r| <= delta``, ``delta (|r| - delta / 2)`` beyond (as
