@@ -79,6 +79,7 @@ def check_real(name: str, value, *, fn: str = "", scalar: bool = True) -> tuple[
     """
     prefix = f"{fn}: " if fn else ""
     expected = "a real number" if scalar else "a real number or an array of real numbers"
+    shape: tuple[int, ...] | None
     if isinstance(value, jax.Array | np.ndarray | np.generic):
         dtype, shape = value.dtype, tuple(value.shape)
     elif isinstance(value, bool):
@@ -93,8 +94,10 @@ def check_real(name: str, value, *, fn: str = "", scalar: bool = True) -> tuple[
             dtype, shape = arr.dtype, arr.shape
         except (TypeError, ValueError, OverflowError):
             dtype, shape = None, None
-    if dtype is None or not (
-        jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)
+    if (
+        dtype is None
+        or shape is None  # exactly when dtype is None
+        or not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating))
     ):
         raise HyperparameterTypeError(
             f"{prefix}{name} must be {expected}, got {name}={describe(value)}."

@@ -20,7 +20,7 @@ keeps it that way under ``vmap``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import jax
 
@@ -60,4 +60,5 @@ def unbatched(fn: F) -> F:
         out = jax.lax.map(one, [x for x, b in zip(leaves, flags, strict=True) if b])
         return out, jax.tree.map(lambda _: True, out)
 
-    return wrapped
+    # A custom_vmap is called as fn is (same arguments, same results).
+    return cast(F, wrapped)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +18,8 @@ def tree_sum(fn: Callable[[jax.Array], jax.Array], tree: PyTree) -> jax.Array:
     leaves = jax.tree_util.tree_leaves(tree)
     if not leaves:
         return jnp.zeros(())
-    return sum(jnp.sum(fn(jnp.asarray(leaf))) for leaf in leaves)
+    # Never the start value 0 of sum: there is at least one leaf.
+    return cast(jax.Array, sum(jnp.sum(fn(jnp.asarray(leaf))) for leaf in leaves))
 
 
 def tree_check_float(tree: PyTree, name: str, fn: str = "") -> None:

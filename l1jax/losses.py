@@ -29,6 +29,7 @@ where=None, **hyperparameters)``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import jax
@@ -165,7 +166,11 @@ def reduce_loss(
         return total
     if w is None and m is None:
         return total / loss.size if loss.size else zero
-    denom = jnp.sum(w) if w is not None else jnp.sum(m, dtype=loss.dtype)
+    if w is not None:
+        denom = jnp.sum(w)
+    else:
+        assert m is not None  # the mean without weights and mask returned above
+        denom = jnp.sum(m, dtype=loss.dtype)
     # Only an exactly empty mean is 0: `denom > 0` would also send a NaN weight sum to 0.
     empty = denom == 0
     return jnp.where(empty, zero, total / jnp.where(empty, jnp.ones((), loss.dtype), denom))
@@ -541,7 +546,7 @@ def l1_mse_mix(
     return reduce_loss(loss, reduction=reduction, weights=weights, where=where, fn="l1_mse_mix")
 
 
-LOSSES = {
+LOSSES: dict[str, Callable[..., jax.Array]] = {
     "l1": l1,
     "mse": mse,
     "huber": huber,

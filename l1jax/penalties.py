@@ -72,4 +72,4 @@ def elastic_net(
     """
     check_scalar("l1_ratio", l1_ratio, low=0.0, high=1.0, fn="elastic_net")
     tree_check_float(params, "params", "elastic_net")
-    return l1_ratio * l1(params) + (1 - l1_ratio) * l2_squared(params)
+    return jnp.multiply(l1_ratio, l1(params)) + jnp.multiply(1 - l1_ratio, l2_squared(params))

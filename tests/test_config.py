@@ -175,6 +175,10 @@ def test_load_study_imports_a_script_once_and_returns_its_study(tmp_path):
     script.write_text("X = 1\n")
     with pytest.raises(ConfigError, match="defines no STUDY"):
         runner.load_study(script)
+    notes = tmp_path / "study.txt"  # no loader for the suffix: not importable
+    notes.write_text("X = 1\n")
+    with pytest.raises(ConfigError, match="is not a Python file"):
+        runner.load_study(notes)
 
 
 def test_cli_bad_config_prints_one_line_and_exits_2(tmp_path, capsys):

@@ -1,5 +1,6 @@
-"""A type check of the public API with mypy: the calls a user writes pass, and a wrong
-enumerated argument is an error (the Literal annotations are what a checker sees)."""
+"""A type check with mypy: of the public API (the calls a user writes pass, and a wrong
+enumerated argument is an error: the Literal annotations are what a checker sees), and of the
+package itself (no error in the modules of CHECKED)."""
 
 import subprocess
 import sys
@@ -16,17 +17,42 @@ solvers.lad([[1.0], [2.0]], jnp.zeros(2))
 """
 
 
-def _mypy(path, cache):
+# The package, checked by mypy with no error: these packages with all their submodules ("-p")
+# and these modules ("-m"). The solver modules left out (l1jax.solvers._lasso, _quantile,
+# _implicit, _linalg, _certify, _validate) are only followed from the others, silently.
+CHECKED_PACKAGES = ["l1jax.optim", "l1jax.image", "l1jax.sr", "l1jax.models", "l1jax.runner"]
+CHECKED_MODULES = [
+    "l1jax",
+    "l1jax._checks",
+    "l1jax._lapack",
+    "l1jax._tree",
+    "l1jax.losses",
+    "l1jax.subgrad",
+    "l1jax.penalties",
+    "l1jax.prox",
+    "l1jax.datasets",
+    "l1jax.solvers",
+    "l1jax.solvers._basis_pursuit",
+    "l1jax.solvers._inference",
+    "l1jax.solvers._lad",
+    "l1jax.solvers._result",
+    "l1jax.solvers.reference",
+]
+CHECKED = [a for p in CHECKED_PACKAGES for a in ("-p", p)]
+CHECKED += [a for m in CHECKED_MODULES for a in ("-m", m)]
+
+
+def _mypy(targets, cache):
     cmd = [sys.executable, "-m", "mypy", "--follow-imports=silent", "--ignore-missing-imports"]
-    cmd += ["--cache-dir", str(cache), "--no-error-summary", str(path)]
+    cmd += ["--cache-dir", str(cache), "--no-error-summary", *targets]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
 
 
 def test_public_api_type_checks(tmp_path):
-    good = _mypy(ROOT / "tests" / "typing" / "api_usage.py", tmp_path / "cache")
+    good = _mypy([str(ROOT / "tests" / "typing" / "api_usage.py")], tmp_path / "cache")
     assert good.returncode == 0, good.stdout + good.stderr
     (tmp_path / "bad.py").write_text(BAD)
-    bad = _mypy(tmp_path / "bad.py", tmp_path / "cache")
+    bad = _mypy([str(tmp_path / "bad.py")], tmp_path / "cache")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     errors = [line for line in bad.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 3, bad.stdout
@@ -34,3 +60,8 @@ def test_public_api_type_checks(tmp_path):
     assert '"method" to "lasso"' in errors[1] and "'ws'" in errors[1]
     # Real[ArrayLike, "n d"] is an ArrayLike to a checker: a nested list is not one.
     assert 'Argument 1 to "lad"' in errors[2] and "list[list[float]]" in errors[2]
+
+
+def test_the_package_type_checks(tmp_path):
+    proc = _mypy(CHECKED, tmp_path / "cache")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -37,7 +37,7 @@ def _check_positive(value, name: str, fn: str) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
-        or not (math.isfinite(value) and value > 0)
+        or not (math.isfinite(value) and float(value) > 0)
     ):
         raise ValueError(f"{fn}: {name} must be a finite number > 0, got {name}={value!r}.")
     return float(value)

@@ -31,6 +31,7 @@ so the two variants differ only in how the scales are built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import jax
@@ -42,6 +43,7 @@ from l1jax._checks import check_scalar
 from l1jax.image._filters import window_size
 from l1jax.image._metrics import (
     MS_SSIM_WEIGHTS,
+    Scale,
     ms_ssim_value,
     one_minus_ssim,
     prepare_pair,
@@ -185,7 +187,7 @@ def _ms_ssim_per_image(
             fn,
             length=len(sig),
         )
-        scales = tuple((s, window_size(s), "same", False) for s in sig)
+        scales: tuple[Scale, ...] = tuple((s, window_size(s), "same", False) for s in sig)
     else:
         if sigmas is not None:
             raise ValueError(
@@ -380,4 +382,8 @@ def mix_loss(
     return reduce_loss(per_image, reduction=reduction, weights=weights, where=where, fn=fn)
 
 
-LOSSES = {"ssim": ssim_loss, "ms_ssim": ms_ssim_loss, "mix": mix_loss}
+LOSSES: dict[str, Callable[..., jax.Array]] = {
+    "ssim": ssim_loss,
+    "ms_ssim": ms_ssim_loss,
+    "mix": mix_loss,
+}

@@ -36,6 +36,10 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 # --- shared with the losses --------------------------------------------------------------------
 
 
+# One scale of MS-SSIM: (sigma, window size, padding, halve the images first).
+Scale = tuple[float, int, Literal["valid", "same"], bool]
+
+
 def compute_dtype(x: jax.Array):
     return jnp.promote_types(x.dtype, jnp.float32)
 
@@ -46,7 +50,14 @@ def ssim_constants(max_val, k1, k2, dtype) -> tuple[jax.Array, jax.Array]:
 
 
 def ssim_complements(
-    x: jax.Array, y: jax.Array, *, sigma: float, size: int, padding: str, c1, c2
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    sigma: float,
+    size: int,
+    padding: Literal["valid", "same"],
+    c1,
+    c2,
 ) -> tuple[jax.Array, jax.Array]:
     """Per-pixel ``1 - l`` and ``1 - cs``, the complements of SSIM's two factors.
 
@@ -113,7 +124,7 @@ def ms_ssim_value(
     x: jax.Array,
     y: jax.Array,
     *,
-    scales: tuple[tuple[float, int, str, bool], ...],
+    scales: tuple[Scale, ...],
     weights: tuple[float, ...],
     c1,
     c2,
@@ -143,7 +154,7 @@ def ms_ssim_value(
 
 def pyramid_scales(
     shape: tuple[int, ...], weights: tuple[float, ...], sigma: float, size: int, fn: str
-) -> tuple[tuple[float, int, str, bool], ...]:
+) -> tuple[Scale, ...]:
     n = len(weights)
     min_side = (size - 1) * 2 ** (n - 1) + 1
     check_fits(shape, min_side, fn, f"{n} scales, each halving the image, with a {size}-tap window")

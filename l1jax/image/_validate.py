@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,8 @@ from jax.typing import ArrayLike
 
 from l1jax._checks import as_array, check_scalar
 from l1jax.image._filters import window_size
+
+_Choice = TypeVar("_Choice", bound=str)
 
 
 class FloatDTypeError(ValueError, TypeError):
@@ -97,7 +100,7 @@ def static_positive(value, name: str, fn: str) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real | np.ndarray | jax.Array)
-        or np.ndim(value) != 0
+        or getattr(value, "ndim", 0) != 0  # np.ndim's: numbers have none
     ):
         raise ValueError(f"{fn}: {name} must be a positive number, got {name}={value!r}.")
     out = float(np.asarray(value))
@@ -169,7 +172,7 @@ def integer(value, name: str, fn: str, *, minimum: int) -> int:
     return int(value)
 
 
-def choice(value, name: str, options: tuple[str, ...], fn: str) -> str:
+def choice(value: _Choice, name: str, options: tuple[str, ...], fn: str) -> _Choice:
     if value not in options:
         raise ValueError(f"{fn}: {name} must be one of {options}, got {name}={value!r}.")
     return value

@@ -49,7 +49,8 @@ class ProximalGradientState(NamedTuple):
       0 0.1
     """
 
-    count: jax.Array  # number of updates done so far
+    # optax's field name for the update count; it shadows tuple.count, which mypy flags.
+    count: jax.Array  # type: ignore[assignment]  # number of updates done so far
     step: jax.Array  # step s used by the last update; the initial step before the first
 
 
@@ -64,7 +65,8 @@ class FistaState(NamedTuple):
       0 1.0 (3,)
     """
 
-    count: jax.Array  # number of updates done so far, k
+    # optax's field name for the update count; it shadows tuple.count, which mypy flags.
+    count: jax.Array  # type: ignore[assignment]  # number of updates done so far, k
     iterate: PyTree  # x_k = prox_{s g}(y_k - s grad f(y_k)): the point the O(1/k^2) bound is for
     momentum: jax.Array  # t_{k+1}, with t_1 = 1 and t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2
     step: jax.Array  # step s used by the last update; the initial step before the first

@@ -47,7 +47,7 @@ def inverse_sqrt_schedule(init_value: ArrayLike) -> optax.Schedule:
     check_range("init_value", init_value, low=0.0, low_open=True, fn="inverse_sqrt_schedule")
 
     def schedule(count: ArrayLike) -> jax.Array:
-        return init_value / jnp.sqrt(jnp.asarray(count) + 1.0)
+        return jnp.divide(init_value, jnp.sqrt(jnp.asarray(count) + 1.0))
 
     return schedule
 
@@ -80,6 +80,6 @@ def inverse_time_schedule(init_value: ArrayLike) -> optax.Schedule:
     check_range("init_value", init_value, low=0.0, low_open=True, fn="inverse_time_schedule")
 
     def schedule(count: ArrayLike) -> jax.Array:
-        return init_value / (jnp.asarray(count) + 1.0)
+        return jnp.divide(init_value, jnp.asarray(count) + 1.0)
 
     return schedule

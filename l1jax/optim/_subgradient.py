@@ -37,7 +37,9 @@ class SubgradientState(NamedTuple):
       1 0.5
     """
 
-    count: jax.Array  # number of updates done so far, k; the next step is schedule(k)
+    # The number of updates done so far, k; the next step is schedule(k). optax's field name
+    # for the update count shadows tuple.count, which mypy flags.
+    count: jax.Array  # type: ignore[assignment]
     step: jax.Array  # step a_{k-1} of the last update (0 before the first), for logging
 
 
@@ -117,7 +119,8 @@ class PolyakSubgradientState(NamedTuple):
       1 1.5
     """
 
-    count: jax.Array  # number of updates done so far
+    # optax's field name for the update count; it shadows tuple.count, which mypy flags.
+    count: jax.Array  # type: ignore[assignment]  # number of updates done so far
     step: jax.Array  # Polyak step a_{k-1} of the last update (0 before the first)
 
 

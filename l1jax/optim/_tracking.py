@@ -43,7 +43,8 @@ class TrackBestState(NamedTuple):
       0 inf
     """
 
-    count: jax.Array  # number of updates done so far, k
+    # optax's field name for the update count; it shadows tuple.count, which mypy flags.
+    count: jax.Array  # type: ignore[assignment]  # number of updates done so far, k
     best_params: PyTree  # x_j with the lowest value passed so far; the init params before any
     best_value: jax.Array  # f(x_j) as passed in `value=`; +inf before the first update
     best_count: jax.Array  # j, the update at which best_params was passed; -1 before the first
@@ -129,7 +130,8 @@ class IterateAveragingState(NamedTuple):
       0 0.0
     """
 
-    count: jax.Array  # number of updates done so far, k
+    # optax's field name for the update count; it shadows tuple.count, which mypy flags.
+    count: jax.Array  # type: ignore[assignment]  # number of updates done so far, k
     averaged_params: PyTree  # sum_{j<k} w_j x_j / sum_{j<k} w_j; the init params while the sum is 0
     weight_sum: jax.Array  # sum_{j<k} w_j
     inner_state: optax.OptState  # state of the wrapped transformation

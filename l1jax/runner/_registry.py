@@ -268,7 +268,7 @@ class Registry(Generic[T]):
         """The entry with the spec's keywords bound: ``{name: huber, delta: 0.5}`` ->
         ``functools.partial(huber, delta=0.5)`` (for entries used as functions, like losses)."""
         name, kwargs = split_spec(spec, self.kind)
-        entry = self.get(name)
+        entry = typing.cast(Callable[..., Any], self.get(name))  # partial is for functions
         try:
             params = inspect.signature(entry).parameters.values()
             positional = [

@@ -178,11 +178,11 @@ def damaged_checkpoints(directory: str | Path) -> list[Path]:
     if not directory.is_dir():
         return []
     bad = [
-        sidecar
+        (int(m.group(1)), sidecar)
         for sidecar in directory.iterdir()
-        if _NAME.match(sidecar.name) and _valid(directory, sidecar, verify=True) is None
+        if (m := _NAME.match(sidecar.name)) and _valid(directory, sidecar, verify=True) is None
     ]
-    return sorted(bad, key=lambda p: int(_NAME.match(p.name).group(1)))
+    return [sidecar for _, sidecar in sorted(bad, key=lambda pair: pair[0])]
 
 
 def latest(directory: str | Path) -> Checkpoint | None:

@@ -83,7 +83,7 @@ def _check_sections(cfg: Any) -> None:
 
 def check_seed(seed: Any, key: str = "seed") -> None:
     """A seed is an int that :func:`jax.random.key` takes without folding it onto another."""
-    bits = 64 if jax.config.jax_enable_x64 else 32
+    bits = 64 if jax.config.read("jax_enable_x64") else 32
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not low <= seed <= high:
         raise ConfigError(

@@ -142,7 +142,7 @@ def _type_name(hint: Any) -> str:
     if origin in (list, tuple, Sequence) or hint is list:
         inner = f" of {_type_name(args[0])}" if args and args[0] is not Any else ""
         return f"a list{inner}"
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return f"a mapping ({hint.__name__})"
     if isinstance(hint, type):
         return hint.__name__
@@ -154,13 +154,14 @@ def _node(cfg: DictConfig, key: str):
     for part in key.replace("[", ".").replace("]", "").split("."):
         if part == "" or node is None:
             continue
+        index: str | int = part
         if isinstance(node, ListConfig):
-            part = int(part)  # type: ignore[assignment]
-            if part >= len(node):
+            index = int(part)
+            if index >= len(node):
                 return None
         elif not isinstance(node, DictConfig) or part not in node.keys():
             return None
-        node = node._get_node(part)
+        node = node._get_node(index)
     return node
 
 

@@ -124,11 +124,11 @@ def train(
             if last is None or int(p.stem.split("_")[-1]) > last.step
         ]
         if damaged:
-            bad = damaged[-1]
-            good = f"the newest good one is step {last.step}" if last else "no good one is left"
+            newest = damaged[-1]
+            left = f"the newest good one is step {last.step}" if last else "no good one is left"
             raise ConfigError(
-                f"the checkpoint {bad.with_suffix('')}.* is damaged (its data does not match its "
-                f"sidecar); {good}: delete its two files to resume from an older one, or pass "
+                f"the checkpoint {newest.with_suffix('')}.* is damaged (its data does not match "
+                f"its sidecar); {left}: delete its two files to resume from an older one, or pass "
                 f"--overwrite"
             )
         if last is not None and last.metadata.get("config_sha256") != config_sha:
@@ -158,6 +158,7 @@ def train(
     # Where the training began, recorded in each of its checkpoints (resumes keep it).
     origin = initialized_from or (last.metadata.get("initialized_from") if last else None)
     if last is not None:
+        assert manager is not None  # last is its checkpoint
         try:
             restored = manager.restore(last, state)
         except Exception as e:
@@ -244,8 +245,10 @@ def train(
                     )
             log.write(records)
             if not ok:
-                bad = step + done
-                raise _nonfinite_error(bad, bufs, done - 1, grid, saved_step, manager, log, tag)
+                bad_step = step + done
+                raise _nonfinite_error(
+                    bad_step, bufs, done - 1, grid, saved_step, manager, log, tag
+                )
             state = new_state
             step += n
             if prog.chunk_traces == traces:  # leave compilation out of the throughput
@@ -284,6 +287,7 @@ def train(
     save(step, finished=True)
     if task.evaluate is not None and evaluated_at != step:
         evals = jax.tree.map(parallel.to_host, prog.evaluate(state, problem, hp))
+    assert prog.loop is not None and prog.sweep_mode is not None  # set by resolve_modes
     return TrainResult(
         state=state,
         problem=problem,

@@ -90,10 +90,11 @@ class MetricsLog:
         self.enabled = self.path is not None and parallel.is_main_process()
 
     def write(self, records: Sequence[Mapping[str, Any]]) -> None:
-        if not self.enabled or not records:
+        path = self.path
+        if path is None or not self.enabled or not records:  # enabled implies a path
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as f:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
             for r in records:
                 f.write(json.dumps({k: _jsonable(v) for k, v in r.items()}) + "\n")
             f.flush()
@@ -108,10 +109,11 @@ class MetricsLog:
           ``tag``'s lines were kept.
         """
         report = {"exists": False, "damaged": 0, "kept": 0}
-        if not self.enabled or not self.path.exists():
+        path = self.path
+        if path is None or not self.enabled or not path.exists():  # enabled implies a path
             return report
         report["exists"] = True
-        text = self.path.read_text(errors="replace")
+        text = path.read_text(errors="replace")
         lines = text.splitlines()
         kept, dropped = [], False
         for i, line in enumerate(lines):
@@ -131,7 +133,7 @@ class MetricsLog:
                 report["kept"] += 1
             kept.append(line)
         if dropped:
-            atomic_write(self.path, "".join(f"{line}\n" for line in kept))
+            atomic_write(path, "".join(f"{line}\n" for line in kept))
         return report
 
     def read(self) -> list[dict[str, Any]]:
@@ -206,7 +208,8 @@ def metrics_frame(records: Sequence[Mapping[str, Any]]) -> pandas.DataFrame:
     not have is NaN. ``frame.melt(id_vars=[...], var_name="metric")`` gives one row per metric.
     """
     pd = _pandas()
-    rows, coord_keys = [], {}
+    rows: list[dict[str, Any]] = []
+    coord_keys: dict[str, None] = {}  # the swept keys in the order they first appear
     for r in records:
         coords = r.get("coords")
         row = {k: v for k, v in r.items() if k != "coords"}

@@ -102,8 +102,8 @@ class _Program:
         self.task, self.cfg, self.mesh, self.grid = task, cfg, mesh, grid
         self.chunk_traces = 0
         self.traced = False
-        self._placer = None
-        self._opt = None
+        self._placer: Callable[[PyTree], PyTree] | None = None
+        self._opt: tuple[optax.GradientTransformation, Callable[[Any], Any]] | None = None
         # train.loop / train.sweep_mode with "auto" decided (by `resolve_modes`).
         self.loop: str | None = None
         self.sweep_mode: str | None = None
@@ -324,14 +324,14 @@ class _Program:
     # evaluation ----------------------------------------------------------------------------
 
     def _evaluate_one(self, state: TrainState, problem: Problem, hp):
+        evaluate = self.task.evaluate
+        assert evaluate is not None  # evaluated only for a task that has an evaluate
         cfg = self._member_cfg(hp)
         out = {}
         for prefix, params in (("", state.params), ("ema/", state.ema)):
             if params is None:
                 continue
-            for name, value in dict(
-                self.task.evaluate(cfg, params, problem.data, problem.consts)
-            ).items():
+            for name, value in dict(evaluate(cfg, params, problem.data, problem.consts)).items():
                 out[f"{prefix}{name}"] = jnp.asarray(value)
         return out
 

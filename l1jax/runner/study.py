@@ -116,6 +116,8 @@ def load_study(script: str | Path) -> Study:
         raise ConfigError(f"study script {str(script)!r} does not exist")
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
     spec = importlib.util.spec_from_file_location(f"l1jax_study_{path.stem}_{digest}", path)
+    if spec is None or spec.loader is None:  # not a Python source file (no .py suffix)
+        raise ConfigError(f"study script {str(script)!r} is not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     try:

@@ -212,6 +212,7 @@ def make_grid(cfg: Any) -> Grid | None:
     values = {}
     for i, key in enumerate(keys):
         col = [p[key] for p in points]
+        dtype: type[np.generic]
         if all(isinstance(v, bool) for v in axes[i]):
             dtype = np.bool_
         elif all(isinstance(v, int) for v in axes[i]) and not _is_float_field(cfg, key):

@@ -142,7 +142,8 @@ def _read_file(path: str) -> np.ndarray:
             f"`{_INSTALL_HINT}`."
         ) from err
 
-    with Image.open(path) as im:
+    with Image.open(path) as opened:
+        im: Image.Image = opened
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
             return np.asarray(im, dtype=np.uint16)
         if im.mode not in ("L", "RGB", "RGBA", "LA"):
@@ -346,15 +347,15 @@ class PatchDataset(eqx.Module):
             raise ValueError(f"PatchDataset: patch_size must be an int, got {patch_size!r}.")
         if patch_size < 1:
             raise ValueError(f"PatchDataset: patch_size must be >= 1, got {patch_size}.")
-        images = [jnp.asarray(im, dtype=jnp.float32) for im in images]
-        if not images:
+        arrays = [jnp.asarray(im, dtype=jnp.float32) for im in images]
+        if not arrays:
             raise ValueError("PatchDataset: images must be a non-empty list.")
         hr_list, lr_list = [], []
-        for i, im in enumerate(images):
-            if im.ndim != 3 or im.shape[-1] != images[0].shape[-1]:
+        for i, im in enumerate(arrays):
+            if im.ndim != 3 or im.shape[-1] != arrays[0].shape[-1]:
                 raise ValueError(
                     f"PatchDataset: images[{i}] must have shape (H, W, "
-                    f"{images[0].shape[-1]}), got {im.shape}."
+                    f"{arrays[0].shape[-1]}), got {im.shape}."
                 )
             hr = modcrop(im, scale)
             if min(hr.shape[0], hr.shape[1]) < scale * patch_size:
