@@ -122,3 +122,44 @@ def test_auto_takes_pfn_where_it_pays():
     mesh = Mesh(np.array(jax.devices()[:2]), ("rows",))
     sharded = jax.ShapeDtypeStruct(big.shape, big.dtype, sharding=NamedSharding(mesh, P("rows")))
     assert _quantile.resolve_method("auto", sharded) == "ipm"
+
+
+def test_warm_start_from_a_nearby_level_keeps_a_small_window(x64):
+    # The solution at tau = 0.5 places the window for tau = 0.52: no pilot, no fix-up, no solve
+    # on all rows, and the interior point's optimum on all rows.
+    X, y = _data(seed=4)
+    sizes = _quantile.pfn_path_sizes(N, D, 49)
+    assert sizes[0] <= N / 10
+
+    @jax.jit
+    def run(X, y):
+        Xs = equilibrate(X).Xs
+        ys = y / jnp.max(jnp.abs(y))
+        chol = jsl.cho_factor(Xs.T @ Xs)
+        (b_half, *_), _ = _quantile._ipm(Xs, ys, 0.5, 1e-10, 100, True, chol)
+        warm = (b_half, _quantile._bands(Xs, Xs))
+        best, _, stats = _quantile._pfn(Xs, ys, 0.52, 1e-10, 100, True, chol, sizes, True, warm)
+        (_, _, obj_ipm, _), _ = _quantile._ipm(Xs, ys, 0.52, 1e-10, 100, True, chol)
+        return _quantile._done(best, ys, 1e-10), best[2], obj_ipm, stats
+
+    done, obj, obj_ipm, stats = run(X, y)
+    assert bool(done)
+    assert int(stats["full_solve"]) == 0 and int(stats["fixups"]) == 0
+    assert int(stats["kept"]) == sizes[1]
+    np.testing.assert_allclose(float(obj), float(obj_ipm), rtol=1e-12)
+
+
+def test_a_path_of_levels_equals_the_interior_point_level_by_level(x64):
+    # 99 levels in one call: each level warm-started from the one below (on the CPU), so the
+    # levels cost a reduced problem each instead of a solve on all rows. Unsorted levels, a
+    # repeated one, and a jump too far for the window (solved cold) give the same optimum.
+    X, y = _data(seed=5)
+    tau = np.r_[np.linspace(0.02, 0.6, 40)[::-1], 0.3, 0.95]
+    assert _quantile.path_pays(N, D, tau.size)
+    assert _quantile.resolve_method("auto", X, tau.size) == "pfn"
+    assert _quantile.resolve_method("auto", X, 0) == "ipm"
+    res = solvers.quantile_regression(X, y, tau)
+    ipm = solvers.quantile_regression(X, y, tau, method="ipm")
+    assert np.all(np.asarray(res.converged))
+    np.testing.assert_allclose(np.asarray(res.objective), np.asarray(ipm.objective), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.coef), np.asarray(ipm.coef), rtol=1e-8, atol=1e-8)
