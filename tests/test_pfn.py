@@ -112,8 +112,8 @@ def test_nan_data_give_nan_under_jit(problem, x64):
 
 
 def test_auto_takes_pfn_where_it_pays():
-    assert _quantile.pfn_pays(10**6, 20) and _quantile.pfn_pays(10**5, 20)
-    assert not _quantile.pfn_pays(5000, 20) and not _quantile.pfn_pays(10**5, 2000)
+    assert _quantile.pfn_pays(10**6, 20) and _quantile.pfn_pays(10**5, 50)  # 1e5 x 50: 1.6x ipm
+    assert not _quantile.pfn_pays(5000, 20) and not _quantile.pfn_pays(5 * 10**4, 50)
     big = jax.ShapeDtypeStruct((10**6, 20), jnp.float32)
     assert _quantile.resolve_method("auto", big) == "pfn"
     assert _quantile.resolve_method("auto", np.zeros((100, 3))) == "ipm"

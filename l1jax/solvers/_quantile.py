@@ -47,7 +47,7 @@ _PFN_FIXUP_ROOM = 0.1  # room for rows moved back into the reduced problem, frac
 _PFN_PILOT_TOL = 1e-4  # the pilot only ranks residuals
 _PFN_FIXUPS = 3  # reduced solves after the first, at most (quantreg's max.bad.fixups)
 _PFN_MIN_N = 20_000  # method="auto" takes the preprocessing from this many rows ...
-_PFN_MIN_RATIO = 2.0  # ... when the pilot and reduced problems have at most 1/2 of the rows
+_PFN_MIN_RATIO = 1.5  # ... when the pilot and reduced problems have at most 2/3 of the rows
 _PATH_ROWS = 3.0  # warm window along a tau path: rows, in units of n / (number of levels)
 
 
@@ -275,8 +275,8 @@ def pfn_path_sizes(n: int, d: int, levels: int) -> tuple[int, int, int]:
 
 def path_pays(n: int, d: int, levels: int) -> bool:
     """Whether ``"pfn"`` solves ``levels`` quantile levels warm-started one from the next: on
-    the CPU, for two levels or more, when the window of :func:`pfn_path_sizes` keeps at most half
-    the rows."""
+    the CPU, for two levels or more, when the window of :func:`pfn_path_sizes` keeps at most two
+    thirds of the rows."""
     path = levels >= 2 and jax.default_backend() == "cpu"
     return path and pfn_path_sizes(n, d, levels)[0] <= n / _PFN_MIN_RATIO
 
@@ -598,10 +598,10 @@ def quantile_regression(
     data (a column of ones next to incomes in the thousands) solve as well as scaled ones, in
     float32 too. Methods (each jit-compiled, ``vmap``-able over problems and over ``tau``):
 
-    * ``"auto"`` (default): ``"pfn"`` where its reduced problems are at most half the rows
-      (``n >= 20000``, e.g. ``n = 1e5, d <= 50``; for many levels on the CPU, the warm-started
-      windows below, e.g. 99 levels of ``n = 1e4, d = 20``), ``"ipm"`` otherwise and for ``X``
-      sharded over several devices.
+    * ``"auto"`` (default): ``"pfn"`` where its pilot and reduced problems together are at most
+      two thirds of the rows (``n >= 20000``, e.g. ``n = 1e5, d <= 50``; for many levels on the
+      CPU, the warm-started windows below, e.g. 99 levels of ``n = 1e4, d = 20``), ``"ipm"``
+      otherwise and for ``X`` sharded over several devices.
     * ``"ipm"``: Mehrotra predictor-corrector interior point on the dual LP
       ``max y^T a s.t. X^T a = (1 - tau) X^T 1, 0 <= a <= 1`` (the Frisch-Newton method). One
       ``d x d`` Cholesky of ``X^T D X`` per step, typically 10-30 steps independent of ``n``.
