@@ -16,7 +16,7 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
-from jax.typing import ArrayLike
+from jaxtyping import ArrayLike, Real
 
 from l1jax._checks import check_range
 from l1jax._lapack import unbatched
@@ -383,9 +383,9 @@ def resolve_method(method: str, d: int, lam_ndim: int) -> str:
 
 
 def lasso(
-    X: ArrayLike,
-    y: ArrayLike,
-    lam: ArrayLike,
+    X: Real[ArrayLike, "n d"],
+    y: Real[ArrayLike, " n"],
+    lam: Real[ArrayLike, "*lam"],
     *,
     method: Literal["auto", "ws", "fista", "ista", "admm"] = "auto",
     tol: float | None = None,
@@ -498,8 +498,8 @@ def lasso(
     if lam.ndim > 1:
         raise ValueError(f"{fn}: lam must be a scalar or 1-D, got lam.ndim={lam.ndim}.")
     check_range("lam", lam, low=0.0, fn=fn)
-    method = resolve_method(method, X.shape[1], lam.ndim)
-    max_steps = _DEFAULT_STEPS[method] if max_steps is None else max_steps
+    resolved = resolve_method(method, X.shape[1], lam.ndim)
+    max_steps = _DEFAULT_STEPS[resolved] if max_steps is None else max_steps
     v.check_max_steps(fn, max_steps)
     tol = v.default_tol(tol, X.dtype)
     # Solve on stop_gradient-ed data, then attach the implicit derivative of coef.
@@ -509,9 +509,9 @@ def lasso(
         tol,
         solve=_solve,
         rule=_implicit.lasso,
-        method=method,
+        method=resolved,
         max_steps=max_steps,
         polish=polish,
     )
-    v.warn_unconverged(fn, res, tol, method, X.dtype)
+    v.warn_unconverged(fn, res, tol, resolved, X.dtype)
     return res

@@ -18,7 +18,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
-from jax.typing import ArrayLike
+from jaxtyping import ArrayLike, Real
 
 from l1jax._checks import check_range
 from l1jax._lapack import unbatched
@@ -579,9 +579,9 @@ def solve_and_warn(fn, X, y, tau, tol, method, max_steps, polish) -> SolverResul
 
 
 def quantile_regression(
-    X: ArrayLike,
-    y: ArrayLike,
-    tau: ArrayLike,
+    X: Real[ArrayLike, "n d"],
+    y: Real[ArrayLike, " n"],
+    tau: Real[ArrayLike, "*t"],
     *,
     method: Literal["auto", "ipm", "pfn", "admm", "irls"] = "auto",
     tol: float | None = None,
