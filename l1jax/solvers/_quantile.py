@@ -252,6 +252,11 @@ def _irls(X, y, tau, tol, max_steps, polish, chol):
     return best, k
 
 
+def _capacity(n: int, d: int, big_m: int) -> int:
+    """Rows of a reduced problem: the ``M`` kept plus room for fix-ups."""
+    return min(n, big_m + max(d, int(_PFN_FIXUP_ROOM * big_m)))
+
+
 def pfn_sizes(n: int, d: int) -> tuple[int, int, int]:
     """Static sizes of :func:`_pfn`: ``(m, M, cap)``, the pilot subsample, the rows kept around
     the pilot's quantile and the reduced problem's capacity (``M`` plus room for fix-ups).
@@ -260,7 +265,7 @@ def pfn_sizes(n: int, d: int) -> tuple[int, int, int]:
     """
     m = min(n, max(4 * d, math.ceil(((d + 1) * n) ** (2 / 3))))
     big_m = min(n, max(2 * d, int(_PFN_KEEP * m)))
-    cap = min(n, big_m + max(d, int(_PFN_FIXUP_ROOM * big_m)))
+    cap = _capacity(n, d, big_m)
     return m, big_m, cap
 
 
@@ -269,7 +274,7 @@ def pfn_path_sizes(n: int, d: int, levels: int) -> tuple[int, int, int]:
     ``M`` is ``_PATH_ROWS n / levels`` rows (and at least ``4 d``), the capacity as in
     :func:`pfn_sizes`; no pilot (``m = cap``)."""
     big_m = min(n, max(4 * d, math.ceil(_PATH_ROWS * n / levels)))
-    cap = min(n, big_m + max(d, int(_PFN_FIXUP_ROOM * big_m)))
+    cap = _capacity(n, d, big_m)
     return cap, big_m, cap
 
 
