@@ -57,8 +57,10 @@ def test_a_support_larger_than_the_working_set_is_finished_on_the_whole_gram(x64
 def test_auto_picks_working_sets_for_wide_problems():
     assert _lasso.resolve_method("auto", 200, 0) == "ws"
     assert _lasso.resolve_method("auto", 64, 0) == "fista"
-    assert _lasso.resolve_method("auto", 200, 1) == "ws"  # a path: rounds on one Gram matrix
-    assert _lasso.resolve_method("auto", 64, 1) == "fista"
+    # a path on the CPU: the homotopy up to 512 columns, then rounds on one Gram matrix
+    assert _lasso.resolve_method("auto", 200, 1) == "homotopy"
+    assert _lasso.resolve_method("auto", 64, 1) == "homotopy"
+    assert _lasso.resolve_method("auto", 513, 1) == "ws"
     assert _lasso.resolve_method("auto", 10_000, 1) == "ws"
     assert _lasso.resolve_method("admm", 10_000, 0) == "admm"
 

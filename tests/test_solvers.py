@@ -99,7 +99,14 @@ def test_quantile_intercept_only_is_the_sample_quantile(x64):
     np.testing.assert_allclose(res.coef, [np.sort(y)[15]], rtol=1e-12)
 
 
-LASSO_CASES = [("fista", (60, 5)), ("fista", (50, 100)), ("ista", (50, 100)), ("admm", (50, 100))]
+LASSO_CASES = [
+    ("fista", (60, 5)),
+    ("fista", (50, 100)),
+    ("ista", (50, 100)),
+    ("admm", (50, 100)),
+    ("homotopy", (60, 5)),
+    ("homotopy", (50, 100)),
+]
 
 
 @pytest.mark.parametrize("method, shape", LASSO_CASES)

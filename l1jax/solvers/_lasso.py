@@ -1,11 +1,13 @@
-"""Lasso ``min_b (1/2n)||y - X b||^2 + lam ||b||_1``: working sets, FISTA, ISTA and ADMM.
+"""Lasso ``min_b (1/2n)||y - X b||^2 + lam ||b||_1``: working sets, homotopy, FISTA, ISTA and
+ADMM.
 
 FISTA, ISTA and ADMM work on ``G = X^T X / n`` and ``c = X^T y / n`` (formed once, ``O(n d^2)``), so
 a step costs ``O(d^2)`` whatever ``n``; FISTA and ISTA set up with power iterations (the step size,
 ``O(d^2)`` each), ADMM with one eigendecomposition (its solves). The working-set method runs FISTA
 on the Gram matrix of a few columns at a time, so it never forms ``X^T X``. A support polish solves
 the KKT system on the current support exactly and stops the solver when the duality gap certifies
-it.
+it. The homotopy (:mod:`l1jax.solvers._lasso_homotopy`) follows the piecewise-linear path from
+``lam_max`` down through its kinks on ``G``.
 """
 
 from __future__ import annotations
@@ -21,13 +23,20 @@ from jaxtyping import ArrayLike, Real
 from l1jax._checks import check_range
 from l1jax._lapack import unbatched
 from l1jax.solvers import _implicit
+from l1jax.solvers import _lasso_homotopy as _hom
 from l1jax.solvers import _validate as v
 from l1jax.solvers._result import SolverResult
 
 __all__ = ["lasso", "LASSO_METHODS"]
 
-LASSO_METHODS = ("auto", "ws", "fista", "ista", "admm")
-_DEFAULT_STEPS = {"ws": 20_000, "fista": 20_000, "ista": 100_000, "admm": 20_000}
+LASSO_METHODS = ("auto", "ws", "homotopy", "fista", "ista", "admm")
+_DEFAULT_STEPS = {
+    "ws": 20_000,
+    "homotopy": 20_000,
+    "fista": 20_000,
+    "ista": 100_000,
+    "admm": 20_000,
+}
 _INNER = 10  # steps between convergence checks and polish attempts
 _ADAPT_UNTIL = 200  # ADMM outer rounds with residual balancing
 _POWER_STEPS = 100  # power iterations for the step size bound
@@ -35,6 +44,7 @@ _POWER_MARGIN = 1.05  # the bound over the Rayleigh quotient (see _lipschitz)
 _WS_SIZE = 64  # working-set columns of method="ws"
 _WS_ROUNDS = 50  # working-set rounds at most
 _WS_GRAM_MAX = 4096  # ws falls back on the whole Gram matrix up to this many columns
+_HOMOTOPY_MAX = 512  # "auto" follows a path by homotopy up to this many columns (on the CPU)
 
 
 def _soft(x, t):
@@ -95,11 +105,25 @@ def duality_gap(G, c, lam, b, q):
     cancellation. ``lam`` gets a round-off allowance of ``10 eps ||c||_inf`` so that the least
     squares solution (``lam = 0``) certifies too.
     """
-    corr = c - G @ b
-    slack = 10 * jnp.finfo(G.dtype).eps * jnp.max(jnp.abs(c))
-    s = jnp.minimum(1, (lam + slack) / jnp.maximum(jnp.max(jnp.abs(corr)), jnp.finfo(G.dtype).tiny))
+    return _gap(c, lam, b, c - G @ b, q)
+
+
+def _gap(c, lam, b, corr, q):
+    """:func:`duality_gap` from the correlations ``corr = c - G b`` at hand."""
+    dtype = c.dtype
+    slack = 10 * jnp.finfo(dtype).eps * jnp.max(jnp.abs(c))
+    s = jnp.minimum(1, (lam + slack) / jnp.maximum(jnp.max(jnp.abs(corr)), jnp.finfo(dtype).tiny))
     gap = jnp.maximum(q, 0) * (1 - s) ** 2 + jnp.sum(lam * jnp.abs(b) - s * b * corr)
     return jnp.maximum(gap, 0)
+
+
+def _rel_gap(c, yy, lam, b, corr, q):
+    """:func:`duality_gap` over the objective ``q + lam ||b||_1`` (floored at ``eps ||y||^2 /
+    n``); inf when not a number."""
+    eps, tiny = jnp.finfo(c.dtype).eps, jnp.finfo(c.dtype).tiny
+    obj = q + lam * jnp.sum(jnp.abs(b))
+    rel = _gap(c, lam, b, corr, q) / jnp.maximum(obj, eps * jnp.maximum(yy, tiny))
+    return jnp.where(jnp.isnan(rel), jnp.inf, rel)
 
 
 def _keep_best(b, obj, best_b, best_obj):
@@ -135,11 +159,7 @@ def _run(G, c, yy, lam, tol, max_steps, polish, method, setup, b0=None):
 
     def rel_gap(b):
         """Certified relative gap of ``b``; inf when not finite."""
-        q = yy / 2 + _smooth_obj(G, setup.R, c, b)
-        gap = duality_gap(G, c, lam, b, q)
-        obj = q + lam * jnp.sum(jnp.abs(b))
-        rel = gap / jnp.maximum(obj, jnp.finfo(dtype).eps * jnp.maximum(yy, tiny))
-        return jnp.where(jnp.isnan(rel), jnp.inf, rel)
+        return _rel_gap(c, yy, lam, b, c - G @ b, yy / 2 + _smooth_obj(G, setup.R, c, b))
 
     if method == "admm":
         rho0 = jnp.maximum(jnp.mean(evals), tiny)
@@ -219,6 +239,8 @@ def _solve(X, y, lam, tol, *, method, max_steps, polish):
 def _solve_problem(X, y, lam, tol, *, method, max_steps, polish):
     if method == "ws":
         return _solve_ws(X, y, lam, tol, max_steps, polish)
+    if method == "homotopy":
+        return _solve_homotopy(X, y, lam, tol, max_steps, polish)
     n = X.shape[0]
     G = X.T @ X / n
     c = y @ X / n
@@ -238,6 +260,58 @@ def _solve_problem(X, y, lam, tol, *, method, max_steps, polish):
 def _result(X, y, lam, b, k, gap, tol):
     obj = 0.5 * jnp.mean((y - X @ b) ** 2) + lam * jnp.sum(jnp.abs(b))
     return SolverResult(b, obj, k, (gap <= tol) & jnp.all(jnp.isfinite(b)), gap)
+
+
+def _solve_homotopy(X, y, lam, tol, max_steps, polish):
+    """The homotopy from ``lam_max`` down through the ``lam`` in decreasing order, on
+    ``G = X^T X / n``; a ``lam`` where the walk does not certify (or takes more than
+    ``max_steps`` kinks) is solved by ``"fista"`` on ``G`` from the previous solution, and the
+    walk goes on from that solution."""
+    n, d = X.shape
+    dtype = X.dtype
+    G = X.T @ X / n
+    c = y @ X / n
+    yy = y @ y / n
+
+    def certify(lam_, b, corr):
+        q = jnp.maximum(yy / 2 - 0.5 * (b @ c + b @ corr), 0)  # ||y - X b||^2 / (2n)
+        return _rel_gap(c, yy, lam_, b, corr, q)
+
+    def step(carry, lam_):
+        w, ln, b_prev = carry
+        lam_ = lam_.astype(dtype)
+        w, ln, b, corr, kinks, finished = _hom.walk_to(G, c, w, ln, lam_, max_steps)
+        gap = certify(lam_, b, corr)
+
+        def fallback(st):
+            bf, kf, gf = _run(
+                G, c, yy, lam_, tol, max_steps, polish, "fista", _Setup(_lipschitz(G)), b_prev
+            )
+            w = _hom.restart(G, lam_, bf)
+            return w, _hom.line(G, c, w), bf, kinks + kf, gf, jnp.array(False)
+
+        # A while loop that runs 0 or 1 times (a lax.cond would do; this keeps the carry in
+        # place on XLA:CPU).
+        need = ~(finished & (gap <= tol))
+        w, ln, b, k, gap, _ = jax.lax.while_loop(
+            lambda st: st[-1], fallback, (w, ln, b, kinks, gap, need)
+        )
+        return (w, ln, b), (b, k, gap)
+
+    lams = jnp.atleast_1d(lam)
+    order = jnp.argsort(-lams)
+    w0 = _hom.start(G, c)
+    init = (w0, _hom.line(G, c, w0), jnp.zeros((d,), dtype))
+    _, (b, k, gap) = jax.lax.scan(step, init, lams[order])
+    undo = jnp.argsort(order)
+    b, k, gap = b[undo], k[undo], gap[undo]
+    # Objectives of the whole path in one product (one X b per lam would cost O(n d) each).
+    obj = 0.5 * jnp.mean((y[None, :] - b @ X.T) ** 2, axis=1) + lams * jnp.sum(jnp.abs(b), axis=1)
+    # NaN in, NaN out: the walk sees no kink in NaN correlations and would return zeros.
+    finite = jnp.isfinite(yy) & jnp.all(jnp.isfinite(c)) & jnp.all(jnp.isfinite(jnp.diag(G)))
+    b = jnp.where(finite, b, jnp.nan)
+    res = SolverResult(b, obj, k, (gap <= tol) & jnp.all(jnp.isfinite(b), axis=1), gap)
+    return res if lam.ndim else jax.tree.map(lambda a: a[0], res)
 
 
 def working_set_size(d: int) -> int:
@@ -333,16 +407,10 @@ def _ws_rounds(lam, yy, c, tol, max_steps, polish, sub, corr_q, b0):
     d = c.shape[0]
     dtype = c.dtype
     W = working_set_size(d)
-    tiny = jnp.finfo(dtype).tiny
-    slack = 10 * jnp.finfo(dtype).eps * jnp.max(jnp.abs(c))
 
     def certificate(b, corr, q):
-        """Relative duality gap of ``b`` on the whole problem (as :func:`duality_gap`)."""
-        s_ = jnp.minimum(1, (lam + slack) / jnp.maximum(jnp.max(jnp.abs(corr)), tiny))
-        gap = q * (1 - s_) ** 2 + jnp.sum(lam * jnp.abs(b) - s_ * b * corr)
-        obj = q + lam * jnp.sum(jnp.abs(b))
-        rel = jnp.maximum(gap, 0) / jnp.maximum(obj, jnp.finfo(dtype).eps * yy)
-        return jnp.where(jnp.isnan(rel), jnp.inf, rel)
+        """Relative duality gap of ``b`` on the whole problem."""
+        return _rel_gap(c, yy, lam, b, corr, q)
 
     def pick(b, corr):
         """The support first, then the columns whose condition is violated the most."""
@@ -374,11 +442,13 @@ def _ws_rounds(lam, yy, c, tol, max_steps, polish, sub, corr_q, b0):
 
 
 def resolve_method(method: str, d: int, lam_ndim: int) -> str:
-    """``"auto"``: ``"ws"`` where the working set has fewer columns than ``X`` (``d > 64``),
-    else ``"fista"``; the same for one ``lam`` and for a path (``lam_ndim``)."""
-    del lam_ndim
+    """``"auto"``: for a path (``lam_ndim == 1``) on the CPU with ``d <= 512``, ``"homotopy"``;
+    otherwise ``"ws"`` where the working set has fewer columns than ``X`` (``d > 64``), else
+    ``"fista"``."""
     if method != "auto":
         return method
+    if lam_ndim == 1 and d <= _HOMOTOPY_MAX and jax.default_backend() == "cpu":
+        return "homotopy"
     return "ws" if d > _WS_SIZE else "fista"
 
 
@@ -387,7 +457,7 @@ def lasso(
     y: Real[ArrayLike, " n"],
     lam: Real[ArrayLike, "*lam"],
     *,
-    method: Literal["auto", "ws", "fista", "ista", "admm"] = "auto",
+    method: Literal["auto", "ws", "homotopy", "fista", "ista", "admm"] = "auto",
     tol: float | None = None,
     max_steps: int | None = None,
     polish: bool = True,
@@ -398,7 +468,8 @@ def lasso(
 
     Methods (each jit-compiled, ``vmap``-able over problems and over ``lam``):
 
-    * ``"auto"`` (default): ``"ws"`` when ``d > 64``, ``"fista"`` otherwise.
+    * ``"auto"`` (default): for a path (1-D ``lam``) on the CPU with ``d <= 512``,
+      ``"homotopy"``; otherwise ``"ws"`` when ``d > 64``, ``"fista"`` otherwise.
     * ``"ws"``: working sets, as celer and skglm do: ``"fista"`` on the Gram matrix of 64
       columns (the support first, then the columns whose optimality condition
       ``|X_j^T r| / n <= lam`` is violated the most), then the duality gap of the whole problem;
@@ -409,6 +480,16 @@ def lasso(
       from it. If the support needs more than 64 columns
       the rounds stop uncertified and ``"fista"`` on the whole Gram matrix finishes (when
       ``d <= 4096``; otherwise the result is returned with ``converged=False``).
+    * ``"homotopy"``: the exact piecewise-linear path (Osborne et al. 2000; LARS-lasso, Efron
+      et al. 2004) from ``lam_max = ||X^T y||_inf / n`` down through the ``lam`` in decreasing
+      order, on ``G = X^T X / n``. Between kinks the solution on a support ``S`` with signs
+      ``s`` is ``G_SS^{-1} (c_S - lam s)``; at a kink a coefficient reaches zero or a
+      correlation ``|X_j^T r| / n`` reaches ``lam``, and the inverse follows by one rank-one
+      update (``O(d^2)``, no factorisation). Each ``lam`` is certified by the duality gap; one
+      that is not (a degenerate kink, such as a column that duplicates others, round-off, more
+      than ``max_steps`` kinks) is solved by ``"fista"`` from the previous solution and the walk
+      goes on from there. A 100-point path costs about one ``X^T X`` plus ``O(d^2)`` per kink.
+      ``num_steps`` counts the kinks (plus FISTA steps where it was used).
     * ``"fista"``: accelerated proximal gradient on ``G = X^T X / n`` with step ``1/L``,
       ``L >= lambda_max(G)`` from 100 power iterations (times 1.05), and adaptive restart.
       Guarantee: ``F(b_k) - F* <= 2 L ||b_0 - b*||^2 / (k + 1)^2`` (Beck and Teboulle 2009).
@@ -447,11 +528,13 @@ def lasso(
       y: responses, shape ``(n,)``.
       lam: penalty ``>= 0``, a scalar or a 1-D array (a path, solved in one call: on the CPU
         from the largest ``lam`` down, each solve warm-started at the previous solution, except
-        for ADMM; on accelerators batched with ``vmap``).
-      method: ``"auto"``, ``"ws"``, ``"fista"``, ``"ista"`` or ``"admm"``.
+        for ADMM; on accelerators batched with ``vmap``, except the homotopy, which walks the
+        path in order everywhere).
+      method: ``"auto"``, ``"ws"``, ``"homotopy"``, ``"fista"``, ``"ista"`` or ``"admm"``.
       tol: relative duality gap that certifies convergence; default ``1e-10`` (float64) or
         ``1e-6`` (float32).
-      max_steps: iteration cap; default 20000 (fista, admm) or 100000 (ista).
+      max_steps: iteration cap; default 20000 (ws, homotopy, fista, admm) or 100000 (ista).
+        For the homotopy it caps the kinks between two ``lam`` and the steps of a fallback.
       polish: try the exact solution on the current support.
 
     Returns:
@@ -465,6 +548,10 @@ def lasso(
 
     References:
       - Tibshirani, R. (1996). Regression shrinkage and selection via the lasso. JRSS B 58(1).
+      - Osborne, M. R., Presnell, B. and Turlach, B. A. (2000). A new approach to variable
+        selection in least squares problems. IMA J. Numer. Anal. 20(3).
+      - Efron, B., Hastie, T., Johnstone, I. and Tibshirani, R. (2004). Least angle
+        regression. Ann. Statist. 32(2).
       - Beck, A. and Teboulle, M. (2009). A fast iterative shrinkage-thresholding algorithm.
         SIAM J. Imaging Sci. 2(1).
       - O'Donoghue, B. and Candes, E. (2015). Adaptive restart for accelerated gradient schemes.
