@@ -1,6 +1,7 @@
 """l1jax.sr models: pixel_shuffle and Conv2d against PyTorch, shapes, residual path, training."""
 
 import importlib.util
+import json
 import pathlib
 import sys
 
@@ -204,3 +205,23 @@ def test_one_training_step_decreases_l1(models, name):
     new_model, _, loss0 = _train_step(model, opt_state, lr, hr)
     loss1 = losses.l1(new_model(lr), hr)
     assert np.isfinite(float(loss0)) and float(loss1) < float(loss0) - 1e-5, (loss0, loss1)
+
+
+def test_profile_sr_times_every_phase_and_its_convolutions_agree(monkeypatch, tmp_path):
+    """scripts/profile_sr.py at a toy size: every phase timed for both frameworks, and XLA's
+    convolution, input gradient and weight gradient equal PyTorch's (torch.nn.grad)."""
+    scripts = pathlib.Path(__file__).parents[1] / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    spec = importlib.util.spec_from_file_location("profile_sr", scripts / "profile_sr.py")
+    prof = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prof)
+    out = tmp_path / "profile.json"
+    args = ["--width", "8", "--depth", "1", "--batch", "2", "--patch", "8", "--repeats", "1"]
+    prof.main(prof.parse_args([*args, "--out", str(out)]))
+    res = json.loads(out.read_text())
+    for impl in ("l1jax NHWC", "PyTorch channels_last", "PyTorch NCHW"):
+        assert set(res["phases_s"][impl]) == {"forward", "forward + backward", "step"}
+        assert all(t > 0 for t in res["phases_s"][impl].values())
+    assert set(res["conv_s"]) == {"xla", "torch"}
+    assert all(a < 1e-5 for a in res["conv_agreement"].values()), res["conv_agreement"]
+    assert res["conv_gflop"] == 2 * 2 * 8 * 8 * 8 * 8 * 9 / 1e9
