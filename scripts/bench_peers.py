@@ -32,6 +32,12 @@ Rows (``--rows``, each size configurable):
   ``--path-min-ratio * lam_max`` (geometric): one batched l1jax call (1-D ``lam``) against
   scikit-learn ``lasso_path``, ``celer_path`` and glmnet with the same lambdas (its early stop
   on the deviance ratio is turned off with ``glmnet.control(fdev = 0, devmax = 1)``).
+* ``batch_lad`` and ``batch_lasso``: ``--batch-problems`` independent problems of
+  ``--batch-lad-size`` (LAD data as above, one seed per problem) and ``--batch-lasso-size``
+  (lasso data as above, ``lam = --lam-frac * lam_max`` of each problem), solved by one jitted
+  ``jax.vmap`` of ``solvers.lad`` / ``solvers.lasso`` over the stacked problems, against each
+  peer's loop over them (R ``rq`` with ``br`` and ``fn``, statsmodels; celer, scikit-learn,
+  glmnet). ``rel. error`` is the worst over the problems.
 * ``quantiles``: ``--quantiles-levels`` levels ``tau = 0.01 .. 0.99`` in one vmapped
   ``quantile_regression(X, y, taus)`` call against one R ``rq(y ~ X - 1, tau = taus,
   method = "fn")`` call (which loops over the levels) and statsmodels level by level, timed on
@@ -104,6 +110,9 @@ QUICK = {
     "path_lambdas": 10,
     "quantiles_size": "200x5",
     "quantiles_levels": 9,
+    "batch_problems": 3,
+    "batch_lad_size": "60x3",
+    "batch_lasso_size": "40x8",
     "sm_levels": 3,
     "repeats": 2,
     "peer_repeats": 2,
@@ -620,6 +629,122 @@ def bench_path(args, n, d):
     return finish_row(row, args)
 
 
+def _batch_r_loop(fit, coef):
+    """An R expression fitting every problem of the stacked data (``B`` problems of ``n0``
+    rows in ``X``, ``y``; ``v[b]`` a per-problem parameter) and returning their coefficients as
+    a ``d x B`` matrix."""
+    return (
+        "sapply(seq_len(B), function(b) { i <- ((b - 1) * n0 + 1):(b * n0); "
+        f"fit <- {fit}; {coef} }})"
+    )
+
+
+def bench_batch(args, kind, n, d):
+    """``--batch-problems`` independent problems in one vmapped l1jax call against loops."""
+    B = args.batch_problems
+    load = row_header(f"batch of {B} {kind} problems", n, d)
+    if kind == "lad":
+        data = [lad_data(n, d, seed=b) for b in range(B)]
+    else:
+        data = [lasso_data(n, d, seed=b) for b in range(B)]
+    Xs = np.stack([x for x, _ in data])
+    ys = np.stack([y for _, y in data])
+    lams = np.array([args.lam_frac * lam_max(x, y) for x, y in data])
+    Xj, yj, lj = jax.device_put(Xs), jax.device_put(ys), jax.device_put(lams)
+    methods = []
+    if kind == "lad":
+        for m in args.quantile_methods:
+            fit = jax.jit(jax.vmap(lambda X, y, m=m: solvers.lad(X, y, method=m)))
+            methods.append(
+                (
+                    f"l1jax vmap(lad) ({m})",
+                    "l1jax",
+                    lambda fit=fit: l1jax_fit(lambda: fit(Xj, yj), args.repeats, args.min_time),
+                )
+            )
+    else:
+        for m in args.lasso_methods:
+            fit = jax.jit(jax.vmap(lambda X, y, lam, m=m: solvers.lasso(X, y, lam, method=m)))
+            methods.append(
+                (
+                    f"l1jax vmap(lasso) ({m})",
+                    "l1jax",
+                    lambda fit=fit: l1jax_fit(lambda: fit(Xj, yj, lj), args.repeats, args.min_time),
+                )
+            )
+
+    def loop(make):
+        """A peer's loop over the problems: (time, (B, d) coefficients, extra)."""
+        return peer_fit(lambda: np.stack([make(b) for b in range(B)]), args)
+
+    with tempfile.TemporaryDirectory(prefix="bench_peers_") as tmp:
+        have_r = "error" not in args.r_info
+        nv = write_r_data(tmp, Xs.reshape(B * n, d), ys.reshape(-1), lams) if have_r else 0
+        setup = f"B <- {B}L; n0 <- {n}L"
+        if kind == "lad":
+            batch = RBatch(args, "quantreg", tmp, B * n, d, nv, setup=setup)
+            for m in ("br", "fn"):
+                fit = f'rq(y[i] ~ X[i, ] - 1, tau = 0.5, method = "{m}")'
+                rq = batch.add(_batch_r_loop(fit, "coef(fit)"), coef="fit", shape=(B, d))
+                methods.append((f"R quantreg rq ({m}) loop", "quantreg", rq))
+
+            def sm():
+                mod = import_peer(args, "statsmodels", "statsmodels.regression.quantile_regression")
+                p_tol = args.statsmodels_p_tol
+                return loop(lambda b: mod.QuantReg(ys[b], Xs[b]).fit(q=0.5, p_tol=p_tol).params)
+
+            methods.append(("statsmodels QuantReg loop", "statsmodels", sm))
+
+            def objective(c):
+                return np.mean(np.abs(ys - np.einsum("bnd,bd->bn", Xs, c)), axis=1)
+
+        else:
+            batch = RBatch(args, "glmnet", tmp, B * n, d, nv, setup=setup)
+            fit = (
+                "glmnet(X[i, ], y[i], lambda = v[b], standardize = FALSE, intercept = FALSE, "
+                f"thresh = {args.glmnet_thresh!r})"
+            )
+            gl = batch.add(_batch_r_loop(fit, "as.matrix(coef(fit))[-1, 1]"), "fit", (B, d))
+            tol, max_iter = args.peer_tol, args.peer_max_iter
+
+            def sk():
+                mod = import_peer(args, "sklearn", "sklearn.linear_model")
+                XF = [np.asfortranarray(x) for x in Xs]
+                return loop(
+                    lambda b: (
+                        mod.Lasso(alpha=lams[b], fit_intercept=False, tol=tol, max_iter=max_iter)
+                        .fit(XF[b], ys[b])
+                        .coef_
+                    )
+                )
+
+            def ce():
+                mod = import_peer(args, "celer", "celer")
+                XF = [np.asfortranarray(x) for x in Xs]
+                return loop(
+                    lambda b: (
+                        mod.Lasso(alpha=lams[b], fit_intercept=False, tol=tol)
+                        .fit(XF[b], ys[b])
+                        .coef_
+                    )
+                )
+
+            methods += [
+                ("celer Lasso loop", "celer", ce),
+                ("sklearn Lasso loop", "sklearn", sk),
+                ("R glmnet loop", "glmnet", gl),
+            ]
+
+            def objective(c):
+                r = ys - np.einsum("bnd,bd->bn", Xs, c)
+                return 0.5 * np.mean(r * r, axis=1) + lams * np.sum(np.abs(c), axis=1)
+
+        results = run_methods(methods, objective)
+    row = {"row": f"batch_{kind}", "n": n, "d": d, "problems": B, "lam_frac": args.lam_frac}
+    row.update(load_before=load, load_after=list(os.getloadavg()), methods=results)
+    return finish_row(row, args)
+
+
 def bench_quantiles(args, n, d):
     K = args.quantiles_levels
     taus = np.round(np.linspace(0.01, 0.99, K), 10)
@@ -772,6 +897,8 @@ ROW_TITLES = {
     "lasso": "Lasso, one lambda",
     "path": "Lasso path",
     "quantiles": "Quantile levels in one call",
+    "batch_lad": "Independent LAD problems in one call",
+    "batch_lasso": "Independent lasso problems in one call",
 }
 
 
@@ -784,6 +911,10 @@ def row_caption(r):
         s += f" down to {r['min_ratio']:g} lam_max"
     if r["row"] == "quantiles":
         s += f", {r['levels']} levels tau = {r['taus'][0]:g} .. {r['taus'][-1]:g}"
+    if r["row"].startswith("batch_"):
+        s = f"{r['problems']} problems of " + s
+        if r["row"] == "batch_lasso":
+            s += f", each with lam = {r['lam_frac']:g} of its lam_max"
     return s + (
         f". Load average (1, 5, 15 min) {fmt_load(r['load_before'])} before the row, "
         f"{fmt_load(r['load_after'])} after."
@@ -903,7 +1034,7 @@ def parse_methods(arg, known, kind):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test")
-    p.add_argument("--rows", default="lad,lasso,path,quantiles")
+    p.add_argument("--rows", default="lad,lasso,path,quantiles,batch_lad,batch_lasso")
     p.add_argument("--lad-sizes", default="10000x20,100000x50,1000000x20")
     p.add_argument("--lasso-sizes", default="2000x200,10000x1000,500x10000")
     p.add_argument("--path-size", default="2000x200")
@@ -912,6 +1043,9 @@ def main(argv=None):
     p.add_argument("--quantiles-size", default="10000x20")
     p.add_argument("--quantiles-levels", type=int, default=99)
     p.add_argument("--lam-frac", type=float, default=0.1, help="lam = LAM_FRAC * lam_max")
+    p.add_argument("--batch-problems", type=int, default=100)
+    p.add_argument("--batch-lad-size", default="500x10")
+    p.add_argument("--batch-lasso-size", default="200x50")
     p.add_argument(
         "--quantile-methods",
         default=",".join(DEFAULT_QUANTILE_METHODS),
@@ -1035,12 +1169,16 @@ def main(argv=None):
             results.append(bench_path(args, *parse_size(args.path_size)))
         elif r == "quantiles":
             results.append(bench_quantiles(args, *parse_size(args.quantiles_size)))
+        elif r in ("batch_lad", "batch_lasso"):
+            size = args.batch_lad_size if r == "batch_lad" else args.batch_lasso_size
+            results.append(bench_batch(args, r.removeprefix("batch_"), *parse_size(size)))
     machine["load_after"] = list(os.getloadavg())
     machine["blas"] = blas_info()  # at the end: every peer's BLAS is loaded by now
     print(f"\nload average after: {fmt_load(machine['load_after'])}")
     saved = {k: val for k, val in vars(args).items() if k not in ("r_info", "_blas_limit")}
     sizes = ("lad_sizes", "lasso_sizes", "path_size", "path_lambdas", "quantiles_size")
-    sizes += ("quantiles_levels", "sm_levels")
+    sizes += ("quantiles_levels", "sm_levels", "batch_problems", "batch_lad_size")
+    sizes += ("batch_lasso_size",)
     result = {
         "argv": argv,
         "full_size": all(getattr(args, k) == defaults[k] for k in sizes),
