@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "bench_peers.py"
-ROWS = ["lad", "lasso", "path", "quantiles"]
+ROWS = ["lad", "lasso", "path", "quantiles", "batch_lad", "batch_lasso"]
 # Relative objective difference allowed between l1jax and an exact peer (LP solvers, coordinate
 # descent at tol 1e-12, glmnet at thresh 1e-14), and statsmodels' IRLS (p_tol 1e-6).
 EXACT_TOL, STATSMODELS_TOL = 1e-7, 1e-4
@@ -91,7 +91,9 @@ def test_r_rows_ran_where_r_is_installed(quick):
     result, _, _ = quick
     r = result["machine"]["versions"]
     rows = {row["row"]: {m["library"]: m for m in row["methods"]} for row in result["rows"]}
-    for lib, row in [("quantreg", "lad"), ("glmnet", "lasso"), ("glmnet", "path")]:
+    pairs = [("quantreg", "lad"), ("glmnet", "lasso"), ("glmnet", "path")]
+    pairs += [("quantreg", "batch_lad"), ("glmnet", "batch_lasso")]
+    for lib, row in pairs:
         m = rows[row][lib]
         if r.get(lib) in (None, "MISSING"):
             assert m["status"].startswith("skipped"), m
