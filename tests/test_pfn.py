@@ -163,3 +163,34 @@ def test_a_path_of_levels_equals_the_interior_point_level_by_level(x64):
     assert np.all(np.asarray(res.converged))
     np.testing.assert_allclose(np.asarray(res.objective), np.asarray(ipm.objective), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(res.coef), np.asarray(ipm.coef), rtol=1e-8, atol=1e-8)
+
+
+def test_a_warm_window_that_fails_is_retried_eight_times_wider(x64):
+    # 3000 x 10 with 5% gross outliers: warm from tau = 0.97, the 91-row window for 0.98 leaves
+    # globbed rows on the wrong side with no room to move them; the retry's 728-row window
+    # certifies without the interior point on all rows, at its optimum.
+    n, d, levels = 3000, 10, 99
+    X, y = _data(seed=1, n=n, d=d)
+    sizes = _quantile.pfn_path_sizes(n, d, levels)
+    wide = _quantile.pfn_wide_sizes(n, d, levels)
+    assert wide is not None and wide[1] == 8 * sizes[1]
+    assert _quantile.pfn_wide_sizes(2000, 20, levels) is None  # over a quarter of the rows
+
+    @jax.jit
+    def run(X, y):
+        Xs = equilibrate(X).Xs
+        ys = y / jnp.max(jnp.abs(y))
+        chol = jsl.cho_factor(Xs.T @ Xs)
+        (b_prev, *_), _ = _quantile._ipm(Xs, ys, 0.97, 1e-10, 100, True, chol)
+        warm = (b_prev, _quantile._bands(Xs, Xs))
+        out = [
+            _quantile._pfn(Xs, ys, 0.98, 1e-10, 100, True, chol, s, True, warm)
+            for s in (sizes, wide)
+        ]
+        (_, _, obj_ipm, _), _ = _quantile._ipm(Xs, ys, 0.98, 1e-10, 100, True, chol)
+        return [(_quantile._done(b, ys, 1e-10), b[2], st) for b, _, st in out], obj_ipm
+
+    (narrow, retry), obj_ipm = run(X, y)
+    assert int(narrow[2]["bad"]) > 0 and int(narrow[2]["full_solve"]) == 1
+    assert bool(retry[0]) and int(retry[2]["full_solve"]) == 0 and int(retry[2]["bad"]) == 0
+    np.testing.assert_allclose(float(retry[1]), float(obj_ipm), rtol=1e-12)

@@ -49,6 +49,7 @@ _PFN_FIXUPS = 3  # reduced solves after the first, at most (quantreg's max.bad.f
 _PFN_MIN_N = 20_000  # method="auto" takes the preprocessing from this many rows ...
 _PFN_MIN_RATIO = 1.5  # ... when the pilot and reduced problems have at most 2/3 of the rows
 _PATH_ROWS = 3.0  # warm window along a tau path: rows, in units of n / (number of levels)
+_PATH_WIDEN = 8  # a warm level whose window failed tries one this many times wider
 
 
 class _Best:
@@ -278,6 +279,17 @@ def pfn_path_sizes(n: int, d: int, levels: int) -> tuple[int, int, int]:
     return cap, big_m, cap
 
 
+def pfn_wide_sizes(n: int, d: int, levels: int) -> tuple[int, int, int] | None:
+    """The sizes of the second try of a warm level whose window failed: ``_PATH_WIDEN`` times
+    the window of :func:`pfn_path_sizes`, or ``None`` where that would keep over a quarter of
+    the rows (the interior point on all rows is then the second try)."""
+    big_m = _PATH_WIDEN * pfn_path_sizes(n, d, levels)[1]
+    if big_m > n / 4:
+        return None
+    cap = _capacity(n, d, big_m)
+    return cap, big_m, cap
+
+
 def path_pays(n: int, d: int, levels: int) -> bool:
     """Whether ``"pfn"`` solves ``levels`` quantile levels warm-started one from the next: on
     the CPU, for two levels or more, when the window of :func:`pfn_path_sizes` keeps at most two
@@ -327,7 +339,9 @@ def _bands(X, Xp):
     return jnp.maximum(band, jnp.finfo(X.dtype).eps * jnp.max(band))
 
 
-def _pfn(X, y, tau, tol, max_steps, polish, chol, sizes=None, stats=False, warm=None):
+def _pfn(
+    X, y, tau, tol, max_steps, polish, chol, sizes=None, stats=False, warm=None, fallback=None
+):
     """Portnoy and Koenker's (1997) preprocessing around the interior point method.
 
     A pilot fit on ``m`` rows drawn at random with replacement (a fixed key) predicts which
@@ -344,7 +358,8 @@ def _pfn(X, y, tau, tol, max_steps, polish, chol, sizes=None, stats=False, warm=
 
     ``warm = (b, band)`` replaces the pilot by a fit ``b`` already at hand (the solution at a
     nearby ``tau``) and its bands (:func:`_bands` of the whole ``X``): the window is placed from
-    ``y - X b`` and round 0 is skipped. ``sizes`` then only needs ``cap >= M``.
+    ``y - X b`` and round 0 is skipped. ``sizes`` then only needs ``cap >= M``. ``fallback()``
+    (default: the interior point on all rows) solves what the reduced problems did not.
     """
     n, d = X.shape
     dtype = X.dtype
@@ -438,7 +453,7 @@ def _pfn(X, y, tau, tol, max_steps, polish, chol, sizes=None, stats=False, warm=
     full, full_k = jax.lax.cond(
         done,
         lambda: (best, jnp.array(0, jnp.int32)),
-        lambda: _ipm(X, y, tau, tol, max_steps, polish, chol),
+        fallback or (lambda: _ipm(X, y, tau, tol, max_steps, polish, chol)),
     )
     if stats:  # for the tests: fix-up rounds, rows kept, whether the full solve ran
         kept = jnp.sum(~lo & ~hi)
@@ -480,7 +495,16 @@ def _solve_problem(X, y, tau, tol, *, method, max_steps, polish):
             best, k = _SOLVERS[cold](Xs, ys, t, tol, max_steps, polish, chol)
         else:
             sizes = pfn_path_sizes(n, d, tau.shape[0])
-            best, k = _pfn(Xs, ys, t, tol, max_steps, polish, chol, sizes, warm=warm)
+            wide = pfn_wide_sizes(n, d, tau.shape[0])
+            retry = None
+            if wide is not None:  # first a window _PATH_WIDEN times wider, then all rows
+
+                def retry():
+                    return _pfn(Xs, ys, t, tol, max_steps, polish, chol, wide, warm=warm)
+
+            best, k = _pfn(
+                Xs, ys, t, tol, max_steps, polish, chol, sizes, warm=warm, fallback=retry
+            )
         b, r, obj, gap = best
         if polish:
             # The vertex finish: simplex pivots, at most 2d + 10 (a handful from a good start).
