@@ -124,6 +124,21 @@ def test_auto_takes_pfn_where_it_pays():
     assert _quantile.resolve_method("auto", sharded) == "ipm"
 
 
+@functools.partial(jax.jit, static_argnames=("tau_prev", "tau", "all_sizes"))
+def _warm_pfn(X, y, tau_prev, tau, all_sizes):
+    """``_pfn`` at ``tau`` warm-started from the interior point's solution at ``tau_prev``, once
+    per ``sizes`` of ``all_sizes``: ``[(certified, objective, stats)], the interior point's
+    objective at tau`` (equilibrated, as ``_solve_problem`` runs it)."""
+    Xs = equilibrate(X).Xs
+    ys = y / jnp.max(jnp.abs(y))
+    chol = jsl.cho_factor(Xs.T @ Xs)
+    (b_prev, *_), _ = _quantile._ipm(Xs, ys, tau_prev, 1e-10, 100, True, chol)
+    warm = (b_prev, _quantile._bands(Xs, Xs))
+    out = [_quantile._pfn(Xs, ys, tau, 1e-10, 100, True, chol, s, True, warm) for s in all_sizes]
+    (_, _, obj_ipm, _), _ = _quantile._ipm(Xs, ys, tau, 1e-10, 100, True, chol)
+    return [(_quantile._done(b, ys, 1e-10), b[2], st) for b, _, st in out], obj_ipm
+
+
 def test_warm_start_from_a_nearby_level_keeps_a_small_window(x64):
     # The solution at tau = 0.5 places the window for tau = 0.52: no pilot, no fix-up, no solve
     # on all rows, and the interior point's optimum on all rows.
@@ -131,18 +146,7 @@ def test_warm_start_from_a_nearby_level_keeps_a_small_window(x64):
     sizes = _quantile.pfn_path_sizes(N, D, 49)
     assert sizes[0] <= N / 10
 
-    @jax.jit
-    def run(X, y):
-        Xs = equilibrate(X).Xs
-        ys = y / jnp.max(jnp.abs(y))
-        chol = jsl.cho_factor(Xs.T @ Xs)
-        (b_half, *_), _ = _quantile._ipm(Xs, ys, 0.5, 1e-10, 100, True, chol)
-        warm = (b_half, _quantile._bands(Xs, Xs))
-        best, _, stats = _quantile._pfn(Xs, ys, 0.52, 1e-10, 100, True, chol, sizes, True, warm)
-        (_, _, obj_ipm, _), _ = _quantile._ipm(Xs, ys, 0.52, 1e-10, 100, True, chol)
-        return _quantile._done(best, ys, 1e-10), best[2], obj_ipm, stats
-
-    done, obj, obj_ipm, stats = run(X, y)
+    [(done, obj, stats)], obj_ipm = _warm_pfn(X, y, 0.5, 0.52, (sizes,))
     assert bool(done)
     assert int(stats["full_solve"]) == 0 and int(stats["fixups"]) == 0
     assert int(stats["kept"]) == sizes[1]
@@ -176,21 +180,7 @@ def test_a_warm_window_that_fails_is_retried_eight_times_wider(x64):
     assert wide is not None and wide[1] == 8 * sizes[1]
     assert _quantile.pfn_wide_sizes(2000, 20, levels) is None  # over a quarter of the rows
 
-    @jax.jit
-    def run(X, y):
-        Xs = equilibrate(X).Xs
-        ys = y / jnp.max(jnp.abs(y))
-        chol = jsl.cho_factor(Xs.T @ Xs)
-        (b_prev, *_), _ = _quantile._ipm(Xs, ys, 0.97, 1e-10, 100, True, chol)
-        warm = (b_prev, _quantile._bands(Xs, Xs))
-        out = [
-            _quantile._pfn(Xs, ys, 0.98, 1e-10, 100, True, chol, s, True, warm)
-            for s in (sizes, wide)
-        ]
-        (_, _, obj_ipm, _), _ = _quantile._ipm(Xs, ys, 0.98, 1e-10, 100, True, chol)
-        return [(_quantile._done(b, ys, 1e-10), b[2], st) for b, _, st in out], obj_ipm
-
-    (narrow, retry), obj_ipm = run(X, y)
+    (narrow, retry), obj_ipm = _warm_pfn(X, y, 0.97, 0.98, (sizes, wide))
     assert int(narrow[2]["bad"]) > 0 and int(narrow[2]["full_solve"]) == 1
     assert bool(retry[0]) and int(retry[2]["full_solve"]) == 0 and int(retry[2]["bad"]) == 0
     np.testing.assert_allclose(float(retry[1]), float(obj_ipm), rtol=1e-12)
