@@ -706,10 +706,10 @@ def bench_batch(args, kind, n, d):
             )
             gl = batch.add(_batch_r_loop(fit, "as.matrix(coef(fit))[-1, 1]"), "fit", (B, d))
             tol, max_iter = args.peer_tol, args.peer_max_iter
+            XF = [np.asfortranarray(x) for x in Xs]  # each solver's preferred layout
 
             def sk():
                 mod = import_peer(args, "sklearn", "sklearn.linear_model")
-                XF = [np.asfortranarray(x) for x in Xs]
                 return loop(
                     lambda b: (
                         mod.Lasso(alpha=lams[b], fit_intercept=False, tol=tol, max_iter=max_iter)
@@ -720,7 +720,6 @@ def bench_batch(args, kind, n, d):
 
             def ce():
                 mod = import_peer(args, "celer", "celer")
-                XF = [np.asfortranarray(x) for x in Xs]
                 return loop(
                     lambda b: (
                         mod.Lasso(alpha=lams[b], fit_intercept=False, tol=tol)

@@ -299,12 +299,8 @@ def _solve_homotopy(X, y, lam, tol, max_steps, polish):
         return (w, ln, b), (b, k, gap)
 
     lams = jnp.atleast_1d(lam)
-    order = jnp.argsort(-lams)
     w0 = _hom.start(G, c)
-    init = (w0, _hom.line(G, c, w0), jnp.zeros((d,), dtype))
-    _, (b, k, gap) = jax.lax.scan(step, init, lams[order])
-    undo = jnp.argsort(order)
-    b, k, gap = b[undo], k[undo], gap[undo]
+    b, k, gap = _descending(step, (w0, _hom.line(G, c, w0), jnp.zeros((d,), dtype)), lams)
     # Objectives of the whole path in one product (one X b per lam would cost O(n d) each).
     obj = 0.5 * jnp.mean((y[None, :] - b @ X.T) ** 2, axis=1) + lams * jnp.sum(jnp.abs(b), axis=1)
     # NaN in, NaN out: the walk sees no kink in NaN correlations and would return zeros.
@@ -392,14 +388,21 @@ def _over_lam(one, lam, d, dtype):
         return one(lam, zero)
     if jax.default_backend() != "cpu":
         return jax.vmap(unbatched(lambda l_: one(l_, zero)))(lam)
-    order = jnp.argsort(-lam)
 
     def step(b_prev, lam_):
         res = one(lam_, b_prev)
         return res.coef, res
 
-    _, res = jax.lax.scan(step, zero, lam[order])
-    return jax.tree.map(lambda a: a[jnp.argsort(order)], res)
+    return _descending(step, zero, lam)
+
+
+def _descending(step, init, lam):
+    """``lax.scan`` of ``step`` over ``lam`` from the largest down; its outputs in ``lam``'s
+    order."""
+    order = jnp.argsort(-lam)
+    _, out = jax.lax.scan(step, init, lam[order])
+    undo = jnp.argsort(order)
+    return jax.tree.map(lambda a: a[undo], out)
 
 
 def _ws_rounds(lam, yy, c, tol, max_steps, polish, sub, corr_q, b0):
