@@ -23,8 +23,26 @@ from collections.abc import Callable
 from typing import TypeVar, cast
 
 import jax
+import jax.numpy as jnp
 
 F = TypeVar("F", bound=Callable)
+T = TypeVar("T")
+
+
+def when(pred: jax.Array, fn: Callable[..., T], otherwise: T, *operands) -> T:
+    """``jax.lax.cond(pred, lambda: fn(*operands), lambda: otherwise)`` as a ``while_loop`` that
+    runs zero times or once. Under ``vmap`` a ``cond`` on a batched ``pred`` becomes a select
+    that runs ``fn`` for every problem; the loop runs ``fn`` only when some problem of the batch
+    takes it, so a rare fallback costs a batch nothing. ``fn``'s expensive work must depend on
+    ``operands``: they pass an optimisation barrier with the loop's flag, so that XLA does not
+    hoist that work out of the loop (work on closed-over values alone it may hoist, and then
+    run it for every problem again)."""
+
+    def body(st):
+        _, ops = jax.lax.optimization_barrier((st[0], operands))
+        return jnp.array(False), fn(*ops)
+
+    return jax.lax.while_loop(lambda st: st[0], body, (pred, otherwise))[1]
 
 
 def unbatched(fn: F) -> F:

@@ -8,6 +8,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from l1jax._lapack import when
+
 
 def prefix_sum(a: jax.Array, *, reverse: bool = False) -> jax.Array:
     """``jnp.cumsum(a)`` (``reverse``: from the end) as an associative scan.
@@ -101,10 +103,9 @@ def independent_rows(X: jax.Array, a: jax.Array, k: int) -> jax.Array:
     idx, found = _pick_independent(X, cand[jnp.argsort(a[cand], stable=True)], k)
     if c == n:
         return idx
-    return jax.lax.cond(
-        found == k,
-        lambda: idx,
-        lambda: _pick_independent(X, jnp.argsort(a, stable=True), k)[0],
+    # when, not cond: under a batching vmap the full sort would run for every problem.
+    return when(
+        found < k, lambda a: _pick_independent(X, jnp.argsort(a, stable=True), k)[0], idx, a
     )
 
 

@@ -21,7 +21,7 @@ import jax.scipy.linalg as jsl
 from jaxtyping import ArrayLike, Real
 
 from l1jax._checks import check_range
-from l1jax._lapack import unbatched
+from l1jax._lapack import unbatched, when
 from l1jax.solvers import _implicit
 from l1jax.solvers import _validate as v
 from l1jax.solvers._certify import (
@@ -509,10 +509,11 @@ def _solve_problem(X, y, tau, tol, *, method, max_steps, polish):
         if polish:
             # The vertex finish: simplex pivots, at most 2d + 10 (a handful from a good start).
             done = _done(best, ys, tol)
-            vb, vr, vobj, vgap, _ = jax.lax.cond(
-                done,
-                lambda: (b, r, obj, gap, jnp.array(0, jnp.int32)),
-                lambda: refine(Xs, ys, t, chol, r, tol, 2 * d + 10),
+            vb, vr, vobj, vgap, _ = when(  # not cond: a batching vmap would pivot every problem
+                ~done,
+                lambda r: refine(Xs, ys, t, chol, r, tol, 2 * d + 10),
+                (b, r, obj, gap, jnp.array(0, jnp.int32)),
+                r,
             )
             take = ~done & (vobj <= obj)
             b = jnp.where(take, vb, b)
