@@ -21,7 +21,7 @@ import jax.scipy.linalg as jsl
 from jaxtyping import ArrayLike, Real
 
 from l1jax._checks import check_range
-from l1jax._lapack import unbatched
+from l1jax._lapack import unbatched, when
 from l1jax.solvers import _implicit
 from l1jax.solvers import _lasso_homotopy as _hom
 from l1jax.solvers import _validate as v
@@ -283,19 +283,16 @@ def _solve_homotopy(X, y, lam, tol, max_steps, polish):
         w, ln, b, corr, kinks, finished = _hom.walk_to(G, c, w, ln, lam_, max_steps)
         gap = certify(lam_, b, corr)
 
-        def fallback(st):
+        def fallback(G, b_prev, lam_, kinks):
             bf, kf, gf = _run(
                 G, c, yy, lam_, tol, max_steps, polish, "fista", _Setup(_lipschitz(G)), b_prev
             )
             w = _hom.restart(G, lam_, bf)
-            return w, _hom.line(G, c, w), bf, kinks + kf, gf, jnp.array(False)
+            return w, _hom.line(G, c, w), bf, kinks + kf, gf
 
-        # A while loop that runs 0 or 1 times (a lax.cond would do; this keeps the carry in
-        # place on XLA:CPU).
+        # when, not cond: a loop run zero times or once keeps the carry in place on XLA:CPU.
         need = ~(finished & (gap <= tol))
-        w, ln, b, k, gap, _ = jax.lax.while_loop(
-            lambda st: st[-1], fallback, (w, ln, b, kinks, gap, need)
-        )
+        w, ln, b, k, gap = when(need, fallback, (w, ln, b, kinks, gap), G, b_prev, lam_, kinks)
         return (w, ln, b), (b, k, gap)
 
     lams = jnp.atleast_1d(lam)
