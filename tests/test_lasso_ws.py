@@ -48,7 +48,7 @@ def test_a_support_larger_than_the_working_set_is_finished_on_the_whole_gram(x64
     X, y, lam_max = _sparse_problem(200, 100, 100)
     lam = 1e-3 * lam_max
     res = solvers.lasso(X, y, lam, method="ws")
-    assert np.count_nonzero(np.asarray(res.coef)) > _lasso.working_set_size(100)
+    assert np.count_nonzero(np.asarray(res.coef)) > max(_lasso.working_set_sizes(100))
     assert bool(res.converged)
     _, f = ref.lasso_cd(X, y, lam)
     assert _rel(res.objective, f) <= 1e-9
@@ -82,3 +82,25 @@ def test_power_iteration_bounds_the_largest_eigenvalue(x64, spectrum):
     L = float(_lasso._lipschitz(jnp.asarray(G)))
     top = np.linalg.eigvalsh(G)[-1]
     assert top <= L <= 1.05 * top * (1 + 1e-12), (L, top)
+
+
+def test_a_support_larger_than_64_columns_certifies_without_the_whole_gram(x64):
+    """d = 4200 > 4096 (no whole-Gram finish), n = 100, 60 true non-zeros, lam = 0.02 lam_max:
+    the solution has more than 64 non-zeros. With one working set of 64 columns the rounds
+    stopped at a point 25% above the optimum, converged=False; the stages of 16, 64 and 256
+    columns certify it."""
+    X, y, lam_max = _sparse_problem(100, 4200, 60)
+    lam = 0.02 * lam_max
+    res = solvers.lasso(X, y, lam, method="ws")
+    assert bool(res.converged) and float(res.gap) <= 1e-10
+    assert np.count_nonzero(np.asarray(res.coef)) > 64
+    _, f = ref.lasso_cd(X, y, lam)
+    assert _rel(res.objective, f) <= 1e-9
+
+
+def test_working_set_stages():
+    assert _lasso.working_set_sizes(10) == (10,)
+    assert _lasso.working_set_sizes(16) == (16,)
+    assert _lasso.working_set_sizes(17) == (16,)
+    assert _lasso.working_set_sizes(200) == (16, 64)
+    assert _lasso.working_set_sizes(1000) == (16, 64, 256)

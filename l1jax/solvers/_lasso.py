@@ -41,7 +41,9 @@ _INNER = 10  # steps between convergence checks and polish attempts
 _ADAPT_UNTIL = 200  # ADMM outer rounds with residual balancing
 _POWER_STEPS = 100  # power iterations for the step size bound
 _POWER_MARGIN = 1.05  # the bound over the Rayleigh quotient (see _lipschitz)
-_WS_SIZE = 64  # working-set columns of method="ws"
+_WS_SIZES = (16, 64, 256, 1024)  # working-set columns of method="ws", stage by stage
+_WS_AUTO_MIN = 64  # "auto" takes working sets above this many columns
+_WS_FULL = 0.875  # a stage hands over to the next once the support fills this much of it
 _WS_ROUNDS = 50  # working-set rounds at most
 _WS_GRAM_MAX = 4096  # ws falls back on the whole Gram matrix up to this many columns
 _HOMOTOPY_MAX = 512  # "auto" follows a path by homotopy up to this many columns (on the CPU)
@@ -307,9 +309,10 @@ def _solve_homotopy(X, y, lam, tol, max_steps, polish):
     return res if lam.ndim else jax.tree.map(lambda a: a[0], res)
 
 
-def working_set_size(d: int) -> int:
-    """Columns of the working set of ``method="ws"``: ``min(d, 64)``."""
-    return min(d, _WS_SIZE)
+def working_set_sizes(d: int) -> tuple[int, ...]:
+    """Columns of the working sets of ``method="ws"``, one stage after the other: those of
+    ``(16, 64, 256, 1024)`` below ``d``, or ``(d,)`` when ``d <= 16``."""
+    return tuple(w for w in _WS_SIZES if w < d) or (d,)
 
 
 def _solve_ws(X, y, lam, tol, max_steps, polish):
@@ -318,13 +321,16 @@ def _solve_ws(X, y, lam, tol, max_steps, polish):
     until the duality gap of the whole problem certifies the solution.
 
     A column outside the working set has coefficient 0, so the working set's solution is the
-    whole problem's exactly when no column outside it violates its condition. One ``lam`` (or
-    ``d > _WS_GRAM_MAX``): each round costs ``O(n W^2)`` for the small Gram matrix and
-    ``O(n d)`` for the correlations, never the ``O(n d^2)`` of ``X^T X``. A path with
-    ``d <= _WS_GRAM_MAX`` forms ``X^T X`` once and takes each round's Gram matrix from it
-    (``O(W^2 + d^2)`` a round), warm-started from the previous ``lam`` on the CPU. When the
-    support needs more than ``W`` columns the rounds stop uncertified and, for
-    ``d <= _WS_GRAM_MAX``, FISTA on the whole Gram matrix finishes the solve.
+    whole problem's exactly when no column outside it violates its condition. The rounds start
+    with ``W = 16`` columns; while the support fills more than ``_WS_FULL`` of them (or the
+    rounds stop uncertified) the next stage goes on from the best point with four times as many
+    (:func:`working_set_sizes`), so a sparse solution pays for a small Gram matrix and a dense
+    one still gets a working set that holds it. One ``lam`` (or ``d > _WS_GRAM_MAX``): each round
+    costs ``O(n W^2)`` for the small Gram matrix and ``O(n d)`` for the correlations, never the
+    ``O(n d^2)`` of ``X^T X``. A path with ``d <= _WS_GRAM_MAX`` forms ``X^T X`` once and takes
+    each round's Gram matrix from it (``O(W^2 + d^2)`` a round), warm-started from the previous
+    ``lam`` on the CPU. When the last stage does not certify, FISTA on the whole Gram matrix
+    finishes the solve for ``d <= _WS_GRAM_MAX``.
     """
     n, d = X.shape
     dtype = X.dtype
@@ -332,44 +338,57 @@ def _solve_ws(X, y, lam, tol, max_steps, polish):
     c = y @ X / n
     if lam.ndim == 0 or d > _WS_GRAM_MAX:
 
-        def sub(ws):
+        def sub(X, ws):
             Xw = X[:, ws]  # (n, W)
             Gw = Xw.T @ Xw / n
             return Gw, _setup(Gw, "fista"), Xw
 
-        def corr_q(b, bw, Xw):
+        def corr_q(X, b, bw, Xw):
             r = y - Xw @ bw
             return r @ X / n, r @ r / (2 * n)  # X^T r without materialising X^T
 
-        def whole():
+        def whole(X):
             G = X.T @ X / n
             return G, _setup(G, "fista")
 
+        data = X
     else:
         G = X.T @ X / n
         L = _lipschitz(G)  # bounds every principal submatrix's largest eigenvalue too
 
-        def sub(ws):
+        def sub(G, ws):
             return G[ws][:, ws], _Setup(L), None
 
-        def corr_q(b, bw, _):
+        def corr_q(G, b, bw, _):
             Gb = G @ b
             return c - Gb, jnp.maximum(yy / 2 + 0.5 * (b @ Gb) - c @ b, 0)
 
-        def whole():
+        def whole(G):
             return G, _Setup(L)
+
+        data = G
+    sizes = working_set_sizes(d)
+    finishes = d <= _WS_GRAM_MAX and sizes[-1] < d  # FISTA on the whole Gram matrix at the end
 
     def one(lam_, b0):
         lam_ = lam_.astype(dtype)
-        b, k, gap = _ws_rounds(lam_, yy, c, tol, max_steps, polish, sub, corr_q, b0)
-        if d <= _WS_GRAM_MAX and working_set_size(d) < d:
-            # The support outgrew the working set: the whole Gram matrix, from the best point.
-            def finish():
-                G, setup = whole()
+        rounds = functools.partial(_ws_rounds, lam_, yy, c, tol, max_steps, polish, sub, corr_q)
+        state = (b0, jnp.array(jnp.inf, dtype), c, jnp.array(0, jnp.int32))
+        for i, W in enumerate(sizes):
+            # when, not cond: a batching vmap runs a stage only if some problem needs it; the
+            # data pass the loop's barrier, so XLA cannot hoist a stage's products out of it.
+            stage = functools.partial(rounds, W=W, stop_when_full=finishes or i < len(sizes) - 1)
+            _, gap, _, k = state
+            state = when((gap > tol) & (k < max_steps), stage, state, data, *state)
+        b, gap, _, k = state
+        if finishes:
+            # The support outgrew the working sets: the whole Gram matrix, from the best point.
+            def finish(data, b, k):
+                G, setup = whole(data)
                 bf, kf, gf = _run(G, c, yy, lam_, tol, max_steps, polish, "fista", setup, b)
                 return bf, k + kf, gf
 
-            b, k, gap = jax.lax.cond(gap <= tol, lambda: (b, k, gap), finish)
+            b, k, gap = when(gap > tol, finish, (b, k, gap), data, b, k)
         return _result(X, y, lam_, b, k, gap, tol)
 
     return _over_lam(one, lam, d, dtype)
@@ -402,11 +421,15 @@ def _descending(step, init, lam):
     return jax.tree.map(lambda a: a[undo], out)
 
 
-def _ws_rounds(lam, yy, c, tol, max_steps, polish, sub, corr_q, b0):
-    """The working-set rounds of :func:`_solve_ws` from ``b0``: ``(best b, steps, its gap)``."""
+def _ws_rounds(
+    lam, yy, c, tol, max_steps, polish, sub, corr_q, data, b0, gap0, corr0, k0, W, stop_when_full
+):
+    """Working-set rounds of :func:`_solve_ws` with ``W`` columns from ``b0`` (its gap
+    ``gap0``, correlations ``corr0``, ``k0`` steps so far): ``(best b, its gap, the last
+    correlations, steps)``. With ``stop_when_full`` the rounds end (or do not start) once the
+    support fills more than ``_WS_FULL`` of the ``W`` columns: the next stage has more."""
     d = c.shape[0]
     dtype = c.dtype
-    W = working_set_size(d)
 
     def certificate(b, corr, q):
         """Relative duality gap of ``b`` on the whole problem."""
@@ -418,38 +441,40 @@ def _ws_rounds(lam, yy, c, tol, max_steps, polish, sub, corr_q, b0):
         return jnp.sort(jax.lax.top_k(score, W)[1])
 
     def body(st):
-        b, ws, _, best_b, best_gap, k, rnd = st
-        Gw, setup, extra = sub(ws)
+        b, ws, _, corr, best_b, best_gap, k, rnd = st
+        Gw, setup, extra = sub(data, ws)
         bw, steps, _ = _run(Gw, c[ws], yy, lam, tol, max_steps, polish, "fista", setup, b[ws])
         b = jnp.zeros((d,), dtype).at[ws].set(bw)
-        corr, q = corr_q(b, bw, extra)
+        corr, q = corr_q(data, b, bw, extra)
         gap = certificate(b, corr, q)
         better = gap < best_gap
         best_b = jnp.where(better, b, best_b)
         best_gap = jnp.where(better, gap, best_gap)
         new_ws = pick(b, corr)
-        return b, new_ws, jnp.any(new_ws != ws), best_b, best_gap, k + steps, rnd + 1
+        return b, new_ws, jnp.any(new_ws != ws), corr, best_b, best_gap, k + steps, rnd + 1
+
+    def full(b):
+        return stop_when_full & (jnp.sum(b != 0) > _WS_FULL * W)
 
     def cond(st):
-        _, _, moved, _, best_gap, k, rnd = st
-        return (best_gap > tol) & moved & (rnd < _WS_ROUNDS) & (k < max_steps)
+        b, _, moved, _, _, best_gap, k, rnd = st
+        go = (best_gap > tol) & moved & (rnd < _WS_ROUNDS) & (k < max_steps)
+        return go & ~full(b)
 
-    ws0 = pick(b0, c)  # b0 = 0 (or a warm start whose support leads the working set)
-    int0 = jnp.array(0, jnp.int32)
-    init = (b0, ws0, jnp.array(True), b0, jnp.array(jnp.inf, dtype), int0, int0)
-    _, _, _, b, gap, k, _ = jax.lax.while_loop(cond, body, init)
-    return b, k, gap
+    ws0 = pick(b0, corr0)  # the support of a warm start leads the working set
+    init = (b0, ws0, jnp.array(True), corr0, b0, gap0, k0, jnp.zeros_like(k0))
+    _, _, _, corr, best_b, gap, k, _ = jax.lax.while_loop(cond, body, init)
+    return best_b, gap, corr, k
 
 
 def resolve_method(method: str, d: int, lam_ndim: int) -> str:
     """``"auto"``: for a path (``lam_ndim == 1``) on the CPU with ``d <= 512``, ``"homotopy"``;
-    otherwise ``"ws"`` where the working set has fewer columns than ``X`` (``d > 64``), else
-    ``"fista"``."""
+    otherwise ``"ws"`` for ``d > 64``, else ``"fista"``."""
     if method != "auto":
         return method
     if lam_ndim == 1 and d <= _HOMOTOPY_MAX and jax.default_backend() == "cpu":
         return "homotopy"
-    return "ws" if d > _WS_SIZE else "fista"
+    return "ws" if d > _WS_AUTO_MIN else "fista"
 
 
 def lasso(
@@ -470,16 +495,17 @@ def lasso(
 
     * ``"auto"`` (default): for a path (1-D ``lam``) on the CPU with ``d <= 512``,
       ``"homotopy"``; otherwise ``"ws"`` when ``d > 64``, ``"fista"`` otherwise.
-    * ``"ws"``: working sets, as celer and skglm do: ``"fista"`` on the Gram matrix of 64
+    * ``"ws"``: working sets, as celer and skglm do: ``"fista"`` on the Gram matrix of ``W``
       columns (the support first, then the columns whose optimality condition
       ``|X_j^T r| / n <= lam`` is violated the most), then the duality gap of the whole problem;
       until it certifies, the working set is rebuilt from the new correlations (50 rounds at
-      most). For one ``lam`` a round costs ``O(n W^2 + n d)`` with ``W = 64``, never
+      most). ``W`` starts at 16 and grows to 64, 256 and 1024 (below ``d``) while the support
+      fills more than 7/8 of it. For one ``lam`` a round costs ``O(n W^2 + n d)``, never
       ``O(n d^2)``: for ``d`` in the thousands or ``d >> n`` this is the method. A path (1-D
       ``lam``) with ``d <= 4096`` forms ``X^T X / n`` once and takes each round's Gram matrix
-      from it. If the support needs more than 64 columns
-      the rounds stop uncertified and ``"fista"`` on the whole Gram matrix finishes (when
-      ``d <= 4096``; otherwise the result is returned with ``converged=False``).
+      from it. If the support outgrows the largest working set, ``"fista"`` on the whole Gram
+      matrix finishes (when ``d <= 4096``; otherwise a result the rounds did not certify is
+      returned with ``converged=False``).
     * ``"homotopy"``: the exact piecewise-linear path (Osborne et al. 2000; LARS-lasso, Efron
       et al. 2004) from ``lam_max = ||X^T y||_inf / n`` down through the ``lam`` in decreasing
       order, on ``G = X^T X / n``. Between kinks the solution on a support ``S`` with signs
